@@ -1,0 +1,93 @@
+"""The engine interface: what every scrypt implementation offers the scheduler."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+MAX_LOG2_N = 20
+MAX_R = 32
+MAX_P = 16
+MAX_BUFLEN = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ScryptParams:
+    """One scrypt parameter set: everything but the password."""
+
+    salt: bytes
+    n: int
+    r: int
+    p: int
+    buflen: int
+
+    def __post_init__(self) -> None:
+        if self.n < 2 or self.n & (self.n - 1) or self.n > 1 << MAX_LOG2_N:
+            raise ValueError(f"N must be a power of two from 2 to 2^{MAX_LOG2_N}")
+        if not 1 <= self.r <= MAX_R:
+            raise ValueError(f"r must be 1..{MAX_R}")
+        if not 1 <= self.p <= MAX_P:
+            raise ValueError(f"p must be 1..{MAX_P}")
+        if not 1 <= self.buflen <= MAX_BUFLEN:
+            raise ValueError(f"buflen must be 1..{MAX_BUFLEN}")
+
+    @property
+    def romix_bytes(self) -> int:
+        """Size of the big ROMix buffer one hash needs (128·r·N bytes)."""
+        return 128 * self.r * self.n
+
+
+class HashContext(abc.ABC):
+    """Compute state owned by one worker thread; never shared between threads.
+
+    A context may keep large buffers between batches (they are reused, not
+    reallocated); ``wipe`` zeroes them and ``close`` wipes and frees them.
+    """
+
+    #: Most inputs one ``hash_batch`` call takes.
+    lanes: int = 1
+
+    @abc.abstractmethod
+    def hash_batch(self, params: ScryptParams, inputs: Sequence[bytes]) -> list[bytes]:
+        """Return scrypt(input, params) for each input, in order.
+
+        ``len(inputs)`` is 1..``lanes``. Runs with the GIL released, so
+        several worker threads compute in parallel.
+        """
+
+    def wipe(self) -> None:
+        """Zero any buffer that held hash state (called when the worker idles)."""
+
+    def close(self) -> None:
+        """Wipe and release everything this context holds."""
+        self.wipe()
+
+
+class Engine(abc.ABC):
+    """A scrypt implementation; ``open_context`` gives each worker its own state."""
+
+    #: Name used by ``--engine`` and in metrics.
+    name: str
+    #: Hashes one context computes together in one batch.
+    lanes: int = 1
+
+    @abc.abstractmethod
+    def open_context(self) -> HashContext:
+        """Create per-worker compute state."""
+
+    def hash(self, params: ScryptParams, data: bytes) -> bytes:
+        """Compute one hash on a throwaway context (CLI and tests)."""
+        ctx = self.open_context()
+        try:
+            return ctx.hash_batch(params, [data])[0]
+        finally:
+            ctx.close()
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine cannot run here (library missing, CPU feature missing)."""
+
+
+class SelfTestFailed(RuntimeError):
+    """An engine gave a wrong answer to a known-answer test."""

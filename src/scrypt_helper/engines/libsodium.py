@@ -1,0 +1,46 @@
+"""scrypt from libsodium through PyNaCl (cffi releases the GIL during the call)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scrypt_helper.engines.base import Engine, EngineUnavailable, HashContext, ScryptParams
+from scrypt_helper.engines.hashlib_engine import maxmem_for
+
+try:
+    from nacl import bindings as _nacl
+except ImportError:  # pragma: no cover - PyNaCl is a required dependency
+    _nacl = None
+
+
+class _LibsodiumContext(HashContext):
+    lanes = 1
+
+    def hash_batch(self, params: ScryptParams, inputs: Sequence[bytes]) -> list[bytes]:
+        assert _nacl is not None
+        return [
+            _nacl.crypto_pwhash_scryptsalsa208sha256_ll(
+                bytes(data),
+                params.salt,
+                params.n,
+                params.r,
+                params.p,
+                dklen=params.buflen,
+                maxmem=maxmem_for(params),
+            )
+            for data in inputs
+        ]
+
+
+class LibsodiumEngine(Engine):
+    """libsodium's portable or SSE2 scrypt, one hash per call."""
+
+    name = "libsodium"
+    lanes = 1
+
+    def __init__(self) -> None:
+        if _nacl is None or not _nacl.has_crypto_pwhash_scryptsalsa208sha256:
+            raise EngineUnavailable("PyNaCl with scrypt support is not installed")
+
+    def open_context(self) -> HashContext:
+        return _LibsodiumContext()
