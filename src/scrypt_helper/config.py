@@ -1,0 +1,136 @@
+"""One typed settings object, read from ``SCRYPT_HELPER_*`` variables and ``serve`` flags.
+
+Every field is both an environment variable (``SCRYPT_HELPER_QUEUE_SIZE``) and a flag of
+the same name (``--queue-size``); the flag wins. Defaults need no external service.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from scrypt_helper.engines.base import ScryptParams
+from scrypt_helper.engines.registry import ENGINE_NAMES
+from scrypt_helper.engines.vectors import PICL_SALT
+
+ENV_PREFIX = "SCRYPT_HELPER_"
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class AllowedParams(BaseModel):
+    """One parameter set clients may ask for, in the wire names of the API."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    salt: str
+    N: int = Field(alias="N")
+    r: int
+    p: int
+    buflen: int
+
+    def to_params(self) -> ScryptParams:
+        """The engine's view of this set (salt as UTF-8 bytes)."""
+        return ScryptParams(salt=self.salt.encode(), n=self.N, r=self.r, p=self.p, buflen=self.buflen)
+
+
+AllowedParamsList = TypeAdapter(tuple[AllowedParams, ...])
+DEFAULT_ALLOWED_PARAMS = (AllowedParams(salt=PICL_SALT.decode(), N=65536, r=8, p=1, buflen=32),)
+
+
+def default_workers() -> int:
+    """One worker per core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+class Settings(BaseSettings):
+    """The service's configuration; see the README's table for each setting."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port to listen on (0: any free port).")
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Serve /metrics on this separate port (same host) instead of the service port.",
+    )
+    workers: int = Field(
+        default_factory=default_workers, ge=1, le=256, description="Hash worker threads (default: cores)."
+    )
+    queue_size: int | None = Field(
+        None,
+        ge=0,
+        description="Most hashes waiting for a worker; beyond it requests get 503 at once. "
+        "Default: what the workers finish within max-queue-wait, measured at start-up.",
+    )
+    max_queue_wait: float = Field(
+        2.0, gt=0, description="Seconds a request may wait for a worker before it is answered 503."
+    )
+    engine: str = Field("auto", description="Engine name, or auto for the fastest that passes its self-test.")
+    allowed_params: Annotated[tuple[AllowedParams, ...], NoDecode] = Field(
+        DEFAULT_ALLOWED_PARAMS,
+        min_length=1,
+        description='JSON list of {"salt", "N", "r", "p", "buflen"} objects clients may ask for.',
+    )
+    max_body_bytes: int = Field(4096, ge=64, le=1 << 20, description="Largest accepted request body.")
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("*",), description="Comma-separated origins allowed to POST from browsers (* for any)."
+    )
+    drain_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="On SIGTERM, keep serving this long with __lbheartbeat__ at 503 so that "
+        "load balancers stop sending traffic, then stop accepting and finish queued work.",
+    )
+    shutdown_timeout: float = Field(
+        30.0, gt=0, description="Most seconds to wait for in-flight requests after draining."
+    )
+    version_file: str = Field(
+        "version.json", description="Dockerflow version.json served at /__version__ (if it exists)."
+    )
+    log_level: LogLevel = Field("INFO", description="Lowest level logged (MozLog JSON on stdout).")
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        if value != "auto" and value not in ENGINE_NAMES:
+            raise ValueError(f"unknown engine {value!r}; choose auto or one of {', '.join(ENGINE_NAMES)}")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("allowed_params", mode="before")
+    @classmethod
+    def _parse_allowed(cls, value: object) -> object:
+        if isinstance(value, str):
+            return AllowedParamsList.validate_json(value)
+        return value
+
+    @field_validator("allowed_params")
+    @classmethod
+    def _valid_params(cls, value: tuple[AllowedParams, ...]) -> tuple[AllowedParams, ...]:
+        for allowed in value:
+            allowed.to_params()  # raises ValueError on N, r, p or buflen out of range
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
+
+    @property
+    def scrypt_params(self) -> tuple[ScryptParams, ...]:
+        """The allowed sets as engine parameters."""
+        return tuple(allowed.to_params() for allowed in self.allowed_params)

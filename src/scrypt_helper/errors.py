@@ -1,0 +1,83 @@
+"""The error catalogue: every error the API returns, in the Firefox Accounts JSON shape."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from http import HTTPStatus
+
+
+class Errno(int, Enum):
+    """Stable error numbers; the README lists each with its status and meaning."""
+
+    INVALID_JSON = 106
+    INVALID_PARAMETER = 107
+    MISSING_PARAMETER = 108
+    BODY_TOO_LARGE = 113
+    TOO_MANY_REQUESTS = 114
+    SERVICE_UNAVAILABLE = 201
+    NOT_FOUND = 404
+    METHOD_NOT_ALLOWED = 405
+    UNSPECIFIED = 999
+
+
+@dataclass(eq=False)
+class ApiError(Exception):
+    """An error response: HTTP status, errno, message and an optional Retry-After."""
+
+    status: int
+    errno: Errno
+    message: str
+    retry_after: float | None = None
+
+    def body(self) -> dict[str, object]:
+        """The JSON body: ``{code, errno, error, message}``."""
+        return {
+            "code": self.status,
+            "errno": int(self.errno),
+            "error": HTTPStatus(self.status).phrase,
+            "message": self.message,
+        }
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (Retry-After in whole seconds, at least 1)."""
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+
+
+def invalid_json(detail: str = "Invalid JSON in request body") -> ApiError:
+    return ApiError(400, Errno.INVALID_JSON, detail)
+
+
+def invalid_parameter(key: str) -> ApiError:
+    return ApiError(400, Errno.INVALID_PARAMETER, f"Invalid parameter in request body: {key}")
+
+
+def missing_parameter(key: str) -> ApiError:
+    return ApiError(400, Errno.MISSING_PARAMETER, f"Missing parameter in request body: {key}")
+
+
+def body_too_large(limit: int) -> ApiError:
+    return ApiError(413, Errno.BODY_TOO_LARGE, f"Request body too large (limit {limit} bytes)")
+
+
+def too_many_requests(retry_after: float) -> ApiError:
+    return ApiError(429, Errno.TOO_MANY_REQUESTS, "Client has sent too many requests", retry_after)
+
+
+def service_unavailable(reason: str, retry_after: float) -> ApiError:
+    return ApiError(503, Errno.SERVICE_UNAVAILABLE, f"Service unavailable: {reason}", retry_after)
+
+
+def not_found() -> ApiError:
+    return ApiError(404, Errno.NOT_FOUND, "Not found")
+
+
+def method_not_allowed() -> ApiError:
+    return ApiError(405, Errno.METHOD_NOT_ALLOWED, "Method not allowed")
+
+
+def unspecified() -> ApiError:
+    return ApiError(500, Errno.UNSPECIFIED, "Unspecified error")

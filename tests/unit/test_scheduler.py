@@ -1,0 +1,211 @@
+"""Admission control with a controllable engine: queue full, deadlines, cancellation, drain, batching."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from scrypt_helper.engines import Engine, HashContext, ScryptParams
+from scrypt_helper.scheduler import DeadlineExceeded, Draining, QueueFull, Scheduler
+
+A = ScryptParams(salt=b"a", n=16, r=1, p=1, buflen=16)
+B = ScryptParams(salt=b"b", n=16, r=1, p=1, buflen=16)
+
+
+class GatedEngine(Engine):
+    """Each batch waits for ``gate``; answers sha256(salt + input) and records batches and wipes."""
+
+    name = "gated"
+
+    def __init__(self, lanes: int = 1) -> None:
+        self.lanes = lanes
+        self.gate = threading.Event()
+        self.batches: list[tuple[ScryptParams, list[bytes]]] = []
+        self.started = threading.Semaphore(0)
+        self.wipes = 0
+        self.closed = 0
+
+    def open_context(self) -> HashContext:
+        engine = self
+
+        class Context(HashContext):
+            lanes = engine.lanes
+
+            def hash_batch(self, params: ScryptParams, inputs: Sequence[bytes]) -> list[bytes]:
+                engine.batches.append((params, list(inputs)))
+                engine.started.release()
+                assert engine.gate.wait(10), "test never opened the gate"
+                return [hashlib.sha256(params.salt + data).digest()[: params.buflen] for data in inputs]
+
+            def wipe(self) -> None:
+                engine.wipes += 1
+
+            def close(self) -> None:
+                engine.closed += 1
+
+        return Context()
+
+
+def expected(params: ScryptParams, data: bytes) -> bytes:
+    return hashlib.sha256(params.salt + data).digest()[: params.buflen]
+
+
+def make(engine: GatedEngine, *, workers: int = 1, queue_size: int = 4, max_queue_wait: float = 5.0) -> Scheduler:
+    scheduler = Scheduler(engine, workers=workers, queue_size=queue_size, max_queue_wait=max_queue_wait)
+    scheduler.start()
+    return scheduler
+
+
+async def until(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition never became true"
+        await asyncio.sleep(0.005)
+
+
+async def test_a_job_is_computed_and_timed():
+    engine = GatedEngine()
+    engine.gate.set()
+    scheduler = make(engine)
+    result = await scheduler.submit(A, b"x")
+    assert result.output == expected(A, b"x")
+    assert result.batch_size == 1
+    assert result.queue_seconds >= 0 and result.hash_seconds >= 0
+    assert scheduler.close(timeout=5)
+
+
+async def test_full_queue_rejects_at_once():
+    engine = GatedEngine()
+    scheduler = make(engine, workers=1, queue_size=2)
+    running = asyncio.ensure_future(scheduler.submit(A, b"running"))
+    await asyncio.to_thread(engine.started.acquire)
+    queued = [asyncio.ensure_future(scheduler.submit(A, bytes([i]))) for i in range(2)]
+    await until(lambda: scheduler.depth == 2)
+    started = time.monotonic()
+    with pytest.raises(QueueFull):
+        await scheduler.submit(A, b"one too many")
+    assert time.monotonic() - started < 0.05
+    engine.gate.set()
+    results = await asyncio.gather(running, *queued)
+    assert [r.output for r in results] == [expected(A, d) for d in (b"running", b"\x00", b"\x01")]
+    assert scheduler.close(timeout=5)
+
+
+async def test_a_job_that_waited_past_its_deadline_is_not_computed():
+    engine = GatedEngine()
+    scheduler = make(engine, workers=1, queue_size=4, max_queue_wait=0.2)
+    running = asyncio.ensure_future(scheduler.submit(A, b"running"))
+    await asyncio.to_thread(engine.started.acquire)
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        await scheduler.submit(A, b"late")
+    assert 0.15 < time.monotonic() - started < 1.0
+    assert scheduler.depth == 0
+    engine.gate.set()
+    await running
+    assert scheduler.close(timeout=5)
+    assert [inputs for _, inputs in engine.batches] == [[b"running"]]
+
+
+async def test_a_cancelled_job_leaves_the_queue_and_is_never_computed():
+    engine = GatedEngine()
+    scheduler = make(engine, workers=1)
+    running = asyncio.ensure_future(scheduler.submit(A, b"running"))
+    await asyncio.to_thread(engine.started.acquire)
+    gone = asyncio.ensure_future(scheduler.submit(A, b"gone"))
+    await until(lambda: scheduler.depth == 1)
+    gone.cancel()
+    await until(lambda: scheduler.depth == 0)
+    engine.gate.set()
+    await running
+    assert await scheduler.submit(A, b"after") is not None
+    assert scheduler.close(timeout=5)
+    assert [inputs for _, inputs in engine.batches] == [[b"running"], [b"after"]]
+
+
+async def test_drain_answers_queued_and_running_jobs_and_refuses_new_ones():
+    engine = GatedEngine()
+    scheduler = make(engine, workers=1, queue_size=8)
+    jobs = [asyncio.ensure_future(scheduler.submit(A, bytes([i]))) for i in range(4)]
+    await asyncio.to_thread(engine.started.acquire)
+    closing = asyncio.ensure_future(asyncio.to_thread(scheduler.close, 10))
+    await until(lambda: scheduler.draining)
+    with pytest.raises(Draining):
+        await scheduler.submit(A, b"new")
+    engine.gate.set()
+    results = await asyncio.gather(*jobs)
+    assert [r.output for r in results] == [expected(A, bytes([i])) for i in range(4)]
+    assert await closing is True
+    assert scheduler.alive_workers == 0
+    assert engine.closed == 1
+
+
+async def test_batches_take_same_parameter_jobs_up_to_the_lanes():
+    engine = GatedEngine(lanes=3)
+    scheduler = make(engine, workers=1, queue_size=16)
+    first = asyncio.ensure_future(scheduler.submit(A, b"first"))
+    await asyncio.to_thread(engine.started.acquire)
+    order = [(A, b"a1"), (B, b"b1"), (A, b"a2"), (A, b"a3"), (A, b"a4"), (B, b"b2")]
+    jobs = [asyncio.ensure_future(scheduler.submit(p, d)) for p, d in order]
+    await until(lambda: scheduler.depth == len(order))
+    engine.gate.set()
+    results = await asyncio.gather(first, *jobs)
+    assert [r.output for r in results[1:]] == [expected(p, d) for p, d in order]
+    assert [(p.salt, inputs) for p, inputs in engine.batches] == [
+        (b"a", [b"first"]),  # a lone job runs at once, without waiting for company
+        (b"a", [b"a1", b"a2", b"a3"]),
+        (b"b", [b"b1", b"b2"]),
+        (b"a", [b"a4"]),
+    ]
+    assert scheduler.close(timeout=5)
+
+
+async def test_workers_run_in_parallel():
+    engine = GatedEngine()
+    scheduler = make(engine, workers=3, queue_size=0)
+    jobs = [asyncio.ensure_future(scheduler.submit(A, bytes([i]))) for i in range(3)]
+    for _ in range(3):
+        assert await asyncio.to_thread(engine.started.acquire, True, 5)
+    assert scheduler.in_flight == 3
+    engine.gate.set()
+    await asyncio.gather(*jobs)
+    assert scheduler.close(timeout=5)
+
+
+async def test_idle_worker_wipes_its_state():
+    engine = GatedEngine()
+    engine.gate.set()
+    scheduler = make(engine)
+    await scheduler.submit(A, b"x")
+    await until(lambda: engine.wipes == 1)
+    assert scheduler.close(timeout=5)
+
+
+async def test_an_engine_error_fails_the_batch_but_not_the_worker():
+    class Flaky(GatedEngine):
+        def open_context(self) -> HashContext:
+            inner = super().open_context()
+            calls = []
+
+            class Context(HashContext):
+                def hash_batch(self, params, inputs):
+                    calls.append(1)
+                    if len(calls) == 1:
+                        raise MemoryError("no room")
+                    return inner.hash_batch(params, inputs)
+
+            return Context()
+
+    engine = Flaky()
+    engine.gate.set()
+    scheduler = make(engine)
+    with pytest.raises(MemoryError):
+        await scheduler.submit(A, b"x")
+    assert (await scheduler.submit(A, b"y")).output == expected(A, b"y")
+    assert scheduler.alive_workers == 1
+    assert scheduler.close(timeout=5)
