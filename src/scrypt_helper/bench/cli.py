@@ -1,0 +1,114 @@
+"""``scrypt-helper bench``: the engine alone, then the service over HTTP, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from scrypt_helper.bench.engine import measure_engine
+from scrypt_helper.bench.http import closed_loop, send_requests
+from scrypt_helper.config import default_workers
+from scrypt_helper.engines import ScryptParams, select_engine
+from scrypt_helper.engines.vectors import PICL_PARAMS
+from scrypt_helper.launcher import LocalServer
+
+TINY_PARAMS = ScryptParams(salt=b"bench", n=1024, r=8, p=1, buflen=32)
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", default="auto", help="engine to measure (default: auto)")
+    parser.add_argument(
+        "--workers", type=int, default=default_workers(), help="worker threads (default: cores)"
+    )
+    parser.add_argument(
+        "--concurrency", default="1,2,16,64", help="comma-separated client concurrencies (default: 1,2,16,64)"
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement (default: 10)")
+    parser.add_argument("--rss-requests", type=int, default=1000, help="requests served before reading RSS")
+    parser.add_argument("--tiny", action="store_true", help="N=1024 instead of the production parameters")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for the JSON report")
+
+
+def progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    params = TINY_PARAMS if args.tiny else PICL_PARAMS
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    engine = select_engine(args.engine)
+    progress(f"engine {engine.name} alone on 1 and {args.workers} threads")
+    raw_one = measure_engine(engine, params, threads=1, seconds=args.seconds)
+    raw_all = measure_engine(engine, params, threads=args.workers, seconds=args.seconds)
+    allowed = json.dumps(
+        [{"salt": params.salt.decode(), "N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen}]
+    )
+    report: dict[str, Any] = {
+        "params": {"N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen},
+        "engine": {
+            "name": engine.name,
+            "lanes": engine.lanes,
+            "hashes_per_second_1_thread": round(raw_one.hashes_per_second, 2),
+            f"hashes_per_second_{args.workers}_threads": round(raw_all.hashes_per_second, 2),
+            "single_hash_ms": round(raw_one.single_hash_ms, 1),
+        },
+        "http": [],
+    }
+    server = LocalServer(
+        engine=engine.name, workers=args.workers, allowed_params=allowed, log_level="WARNING"
+    )
+    with server:
+        rss_start = server.rss_bytes()
+        served = 0
+        for concurrency in concurrencies:
+            progress(f"HTTP at concurrency {concurrency} for {args.seconds:.0f} s")
+            figure = asyncio.run(closed_loop(server.url, params, concurrency, args.seconds))
+            served += figure.ok + figure.rejected
+            report["http"].append(figure.summary())
+        node = httpx.get(f"{server.url}/__heartbeat__").json()["details"]["node"]
+        overload = 2 * (node["queue_size"] + node["workers"] * node["lanes"])
+        progress(f"overload: {overload} clients against queue {node['queue_size']}")
+        figure = asyncio.run(closed_loop(server.url, params, overload, args.seconds))
+        served += figure.ok + figure.rejected
+        report["overload"] = figure.summary()
+        if served < args.rss_requests:
+            progress(f"topping up to {args.rss_requests} requests for the memory figure")
+            asyncio.run(send_requests(server.url, params, args.rss_requests - served, concurrency=16))
+            served = args.rss_requests
+        report["rss"] = {
+            "requests": served,
+            "start_mib": rss_start >> 20,
+            "end_mib": server.rss_bytes() >> 20,
+        }
+    print_report(report, args.workers)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"bench-{engine.name}{'-tiny' if args.tiny else ''}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+def print_report(report: dict[str, Any], workers: int) -> None:
+    engine = report["engine"]
+    raw = engine[f"hashes_per_second_{workers}_threads"]
+    print(f"\nengine {engine['name']} ({engine['lanes']} lanes), N={report['params']['N']}")
+    print(f"  raw: {engine['hashes_per_second_1_thread']:.1f} hashes/s on 1 thread, {raw:.1f} on {workers}")
+    print(f"  one hash: {engine['single_hash_ms']:.1f} ms")
+    print(
+        f"{'clients':>8}{'ok/s':>9}{'vs raw':>8}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'503s':>7}{'503 p99 ms':>12}{'failed':>8}"
+    )
+    for row in [*report["http"], report["overload"]]:
+        print(
+            f"{row['concurrency']:>8}{row['ok_per_second']:>9.1f}{row['ok_per_second'] / raw:>8.0%}"
+            f"{row['p50_ms']:>9.1f}{row['p99_ms']:>9.1f}{row['rejected_503']:>7}"
+            f"{row['reject_p99_ms']:>12.1f}{row['failed']:>8}"
+        )
+    rss = report["rss"]
+    print(f"  RSS: {rss['start_mib']} MiB at start, {rss['end_mib']} MiB after {rss['requests']} requests")

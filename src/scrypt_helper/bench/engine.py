@@ -1,0 +1,102 @@
+"""Raw engine throughput: hashes per second on T threads, one context per thread."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from scrypt_helper.engines import ENGINE_NAMES, Engine, EngineUnavailable, ScryptParams, create_engine
+from scrypt_helper.engines.registry import self_test
+from scrypt_helper.engines.vectors import PICL_PARAMS
+
+
+@dataclass(frozen=True, slots=True)
+class EngineFigure:
+    """Hashes per second of one engine on some threads, and one lone hash's latency."""
+
+    engine: str
+    lanes: int
+    threads: int
+    hashes_per_second: float
+    single_hash_ms: float
+
+
+def measure_engine(engine: Engine, params: ScryptParams, threads: int, seconds: float) -> EngineFigure:
+    """Run full batches on ``threads`` threads for about ``seconds``; count finished hashes."""
+    done = [0] * threads
+    start = threading.Barrier(threads + 1)
+    stop_at = [0.0]
+
+    def work(index: int) -> None:
+        ctx = engine.open_context()
+        try:
+            inputs = [os.urandom(32) for _ in range(ctx.lanes)]
+            ctx.hash_batch(params, inputs)  # allocate before the clock starts
+            start.wait()
+            while time.perf_counter() < stop_at[0]:
+                ctx.hash_batch(params, inputs)
+                done[index] += len(inputs)
+        finally:
+            ctx.close()
+
+    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    stop_at[0] = time.perf_counter() + 3600
+    start.wait()
+    began = time.perf_counter()
+    stop_at[0] = began + seconds
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    return EngineFigure(
+        engine=engine.name,
+        lanes=engine.lanes,
+        threads=threads,
+        hashes_per_second=sum(done) / elapsed,
+        single_hash_ms=single_hash_ms(engine, params),
+    )
+
+
+def single_hash_ms(engine: Engine, params: ScryptParams, repeats: int = 3) -> float:
+    """Best-of-``repeats`` latency of one hash on a warm context."""
+    ctx = engine.open_context()
+    try:
+        ctx.hash_batch(params, [b"warm-up"])
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            ctx.hash_batch(params, [os.urandom(32)])
+            best = min(best, time.perf_counter() - started)
+        return best * 1000
+    finally:
+        ctx.close()
+
+
+def available_engines() -> list[Engine]:
+    """Every engine that constructs here, in ENGINE_NAMES order."""
+    engines = []
+    for name in ENGINE_NAMES:
+        try:
+            engines.append(create_engine(name))
+        except EngineUnavailable:
+            continue
+    return engines
+
+
+def list_engines(seconds: float, params: ScryptParams = PICL_PARAMS) -> None:
+    """Print each available engine with its self-test result and a quick hashes/s on one thread."""
+    print(f"{'engine':<18}{'lanes':>6}{'self-test':>11}{'hashes/s':>11}{'1 hash ms':>11}")
+    for engine in available_engines():
+        try:
+            self_test(engine)
+            verdict = "pass"
+        except Exception as exc:
+            verdict = f"FAIL ({exc})"
+        figure = measure_engine(engine, params, threads=1, seconds=seconds)
+        print(
+            f"{engine.name:<18}{engine.lanes:>6}{verdict:>11}"
+            f"{figure.hashes_per_second:>11.1f}{figure.single_hash_ms:>11.1f}"
+        )

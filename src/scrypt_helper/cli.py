@@ -1,0 +1,109 @@
+"""The ``scrypt-helper`` command: serve, hash, engines, bench."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from scrypt_helper import __version__
+from scrypt_helper.config import Settings
+from scrypt_helper.engines import EngineUnavailable, ScryptParams, SelfTestFailed, select_engine
+from scrypt_helper.engines.vectors import PICL_PARAMS
+
+
+def _flag(field_name: str) -> str:
+    return "--" + field_name.replace("_", "-")
+
+
+def add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting, named like its environment variable (``--queue-size``)."""
+    for name, field in Settings.model_fields.items():
+        env = f"SCRYPT_HELPER_{name.upper()}"
+        parser.add_argument(_flag(name), dest=name, default=None, help=f"{field.description} [env {env}]")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, overridden by the flags given on the command line."""
+    given: dict[str, Any] = {
+        name: getattr(args, name) for name in Settings.model_fields if getattr(args, name, None) is not None
+    }
+    return Settings(**given)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scrypt-helper", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"scrypt-helper {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the web service")
+    add_settings_flags(serve)
+
+    hash_ = commands.add_parser("hash", help="compute one scrypt locally and print its hex output")
+    hash_.add_argument("input", help="the input, in hex")
+    hash_.add_argument("--salt", default=PICL_PARAMS.salt.decode(), help="salt (UTF-8)")
+    hash_.add_argument("-N", type=int, default=PICL_PARAMS.n, help="CPU/memory cost (power of two)")
+    hash_.add_argument("-r", type=int, default=PICL_PARAMS.r, help="block size")
+    hash_.add_argument("-p", type=int, default=PICL_PARAMS.p, help="parallelism")
+    hash_.add_argument("--buflen", type=int, default=PICL_PARAMS.buflen, help="output bytes")
+    hash_.add_argument("--engine", default="auto", help="engine name or auto")
+
+    engines = commands.add_parser("engines", help="list the engines that run here, with a quick speed")
+    engines.add_argument("--seconds", type=float, default=1.0, help="measuring time per engine")
+
+    bench = commands.add_parser("bench", help="measure the engine and the service over HTTP")
+    from scrypt_helper.bench.cli import add_bench_arguments
+
+    add_bench_arguments(bench)
+    return parser
+
+
+def cmd_hash(args: argparse.Namespace) -> int:
+    try:
+        data = bytes.fromhex(args.input)
+        params = ScryptParams(salt=args.salt.encode(), n=args.N, r=args.r, p=args.p, buflen=args.buflen)
+    except ValueError as exc:
+        print(f"scrypt-helper hash: {exc}", file=sys.stderr)
+        return 2
+    engine = select_engine(args.engine)
+    print(engine.hash(params, data).hex())
+    return 0
+
+
+def cmd_engines(args: argparse.Namespace) -> int:
+    from scrypt_helper.bench.engine import list_engines
+
+    list_engines(seconds=args.seconds)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            from scrypt_helper.server import run
+
+            run(settings_from_args(args))
+            return 0
+        if args.command == "hash":
+            return cmd_hash(args)
+        if args.command == "engines":
+            return cmd_engines(args)
+        from scrypt_helper.bench.cli import run_bench
+
+        return run_bench(args)
+    except ValidationError as exc:
+        print(f"scrypt-helper: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    except (EngineUnavailable, SelfTestFailed, ValueError) as exc:
+        print(f"scrypt-helper: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

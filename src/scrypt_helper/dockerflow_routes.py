@@ -1,0 +1,81 @@
+"""Dockerflow endpoints: load-balancer heartbeat, full heartbeat, and version."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from dockerflow import checks
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from scrypt_helper import __version__
+
+SOURCE_URL = "https://github.com/mozilla-services/scrypt-helper"
+# Above this share of the queue in use, the heartbeat warns (it still answers 200).
+QUEUE_WARNING_RATIO = 0.9
+
+dockerflow_router = APIRouter(tags=["Dockerflow"])
+
+
+@dockerflow_router.get("/__lbheartbeat__")
+@dockerflow_router.head("/__lbheartbeat__", include_in_schema=False)
+async def lbheartbeat(request: Request) -> Response:
+    """200 while the node takes traffic; 503 once it drains, so load balancers move away."""
+    if request.app.state.node.draining:
+        return JSONResponse({"status": "draining"}, status_code=503, headers={"Retry-After": "1"})
+    return JSONResponse({"status": "ok"})
+
+
+@dockerflow_router.get("/__heartbeat__")
+@dockerflow_router.head("/__heartbeat__", include_in_schema=False)
+async def heartbeat(request: Request) -> Response:
+    """Dockerflow checks of this node (500 on any error), with its engine and queue details."""
+    node = request.app.state.node
+    scheduler = node.scheduler
+    results = await checks.run_checks_async(
+        [("workers", lambda: check_workers(scheduler)), ("queue", lambda: check_queue(scheduler))]
+    )
+    details: dict[str, Any] = dict(results.details)
+    details["node"] = {
+        "engine": scheduler.engine.name,
+        "lanes": scheduler.engine.lanes,
+        "workers": scheduler.workers,
+        "queue_size": scheduler.queue_size,
+        "queue_depth": scheduler.depth,
+        "in_flight": scheduler.in_flight,
+        "draining": node.draining,
+    }
+    payload = {"status": checks.level_to_text(results.level), "checks": results.statuses, "details": details}
+    return JSONResponse(payload, status_code=200 if results.level < checks.ERROR else 500)
+
+
+def check_workers(scheduler: Any) -> list[checks.CheckMessage]:
+    alive = scheduler.alive_workers
+    if alive < scheduler.workers and not scheduler.draining:
+        return [
+            checks.Error(
+                f"{scheduler.workers - alive} of {scheduler.workers} hash workers died", id="workers.dead"
+            )
+        ]
+    return []
+
+
+def check_queue(scheduler: Any) -> list[checks.CheckMessage]:
+    if scheduler.queue_size and scheduler.depth >= QUEUE_WARNING_RATIO * scheduler.queue_size:
+        return [checks.Warning(f"queue {scheduler.depth}/{scheduler.queue_size} full", id="queue.saturated")]
+    return []
+
+
+@dockerflow_router.get("/__version__")
+async def version(request: Request) -> Response:
+    """The deployed build's version.json, or what the installed package knows of itself."""
+    return JSONResponse(load_version(Path(request.app.state.node.settings.version_file)))
+
+
+def load_version(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"source": SOURCE_URL, "version": __version__, "commit": "unknown", "build": "unknown"}

@@ -1,0 +1,110 @@
+"""Start a real scrypt-helper node as a subprocess on a free port (benchmarks and tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class LocalServer:
+    """``scrypt-helper serve`` in a child process; its stdout (the logs) goes to ``log_path``.
+
+    ``flags`` are ``serve`` flags without dashes (``queue_size=4`` -> ``--queue-size 4``).
+    """
+
+    def __init__(
+        self, *, startup_timeout: float = 60.0, env: dict[str, str] | None = None, **flags: object
+    ) -> None:
+        self.host = "127.0.0.1"
+        self.port = int(flags.pop("port", None) or free_port())
+        self.flags = {"host": self.host, "port": self.port, **flags}
+        self.env = env or {}
+        self.startup_timeout = startup_timeout
+        self.log_path = Path(tempfile.mkstemp(prefix="scrypt-helper-", suffix=".log")[1])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> list[str]:
+        argv = [sys.executable, "-m", "scrypt_helper", "serve"]
+        for name, value in self.flags.items():
+            argv += ["--" + name.replace("_", "-"), str(value)]
+        return argv
+
+    def start(self) -> LocalServer:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.logs()}")
+            try:
+                if httpx.get(f"{self.url}/__lbheartbeat__", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"server not ready after {self.startup_timeout} s:\n{self.logs()}")
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server process."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS in /proc status")
+
+    def signal(self, sig: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM, wait, then SIGKILL if it did not exit; returns the exit status."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+        self.log_path.unlink(missing_ok=True)

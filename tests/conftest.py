@@ -1,0 +1,47 @@
+"""Shared fixtures: small parameter sets and real servers on free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from scrypt_helper.engines import ScryptParams
+from scrypt_helper.engines.vectors import PICL_PARAMS
+from scrypt_helper.launcher import LocalServer
+
+# Where the parameter values do not matter, hash 128 KiB instead of 64 MiB.
+SMALL = ScryptParams(salt=b"scrypt-helper-tests", n=1024, r=8, p=1, buflen=32)
+
+
+def allowed_json(*sets: ScryptParams) -> str:
+    """The --allowed-params value for these sets."""
+    return json.dumps(
+        [{"salt": s.salt.decode(), "N": s.n, "r": s.r, "p": s.p, "buflen": s.buflen} for s in sets]
+    )
+
+
+def body_for(params: ScryptParams, data: bytes) -> dict[str, object]:
+    """A valid POST body."""
+    return {
+        "input": data.hex(),
+        "salt": params.salt.decode(),
+        "N": params.n,
+        "r": params.r,
+        "p": params.p,
+        "buflen": params.buflen,
+    }
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LocalServer]:
+    """One node on the default engine allowing the production and the small parameter set."""
+    with LocalServer(allowed_params=allowed_json(PICL_PARAMS, SMALL), queue_size=100, log_level="DEBUG") as node:
+        yield node
+
+
+@pytest.fixture
+def random_input() -> bytes:
+    return os.urandom(32)
