@@ -38,7 +38,9 @@ def body_for(params: ScryptParams, data: bytes) -> dict[str, object]:
 @pytest.fixture(scope="session")
 def server() -> Iterator[LocalServer]:
     """One node on the default engine allowing the production and the small parameter set."""
-    with LocalServer(allowed_params=allowed_json(PICL_PARAMS, SMALL), queue_size=100, log_level="DEBUG") as node:
+    with LocalServer(
+        allowed_params=allowed_json(PICL_PARAMS, SMALL), queue_size=100, log_level="DEBUG"
+    ) as node:
         yield node
 
 

@@ -38,6 +38,7 @@ class LocalServer:
         self.startup_timeout = startup_timeout
         self.log_path = Path(tempfile.mkstemp(prefix="scrypt-helper-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
+        self._final_logs: str | None = None
 
     @property
     def url(self) -> str:
@@ -71,6 +72,9 @@ class LocalServer:
         raise TimeoutError(f"server not ready after {self.startup_timeout} s:\n{self.logs()}")
 
     def logs(self) -> str:
+        """Everything the server printed so far (kept after the context exits)."""
+        if self._final_logs is not None:
+            return self._final_logs
         return self.log_path.read_text(errors="replace")
 
     def rss_bytes(self) -> int:
@@ -107,4 +111,5 @@ class LocalServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+        self._final_logs = self.logs()
         self.log_path.unlink(missing_ok=True)

@@ -49,7 +49,9 @@ def test_libsodium_matches_hashlib_on_random_inputs(params):
     ctx = create_engine("libsodium").open_context()
     for _ in range(5):
         data = os.urandom(random.randint(1, 256))
-        reference = hashlib.scrypt(data, salt=params.salt, n=params.n, r=params.r, p=params.p, dklen=params.buflen)
+        reference = hashlib.scrypt(
+            data, salt=params.salt, n=params.n, r=params.r, p=params.p, dklen=params.buflen
+        )
         assert ctx.hash_batch(params, [data]) == [reference]
 
 

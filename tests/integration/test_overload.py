@@ -87,13 +87,18 @@ async def test_queued_requests_of_clients_that_left_are_never_computed():
             busy = [asyncio.ensure_future(timed_post(client)) for _ in range(4)]
             await asyncio.sleep(0.05)
             async with httpx.AsyncClient(base_url=node.url, timeout=0.1) as impatient:
-                gone = await asyncio.gather(*(timed_post(impatient) for _ in range(5)), return_exceptions=True)
+                gone = await asyncio.gather(
+                    *(timed_post(impatient) for _ in range(5)), return_exceptions=True
+                )
             assert all(isinstance(g, httpx.TimeoutException) for g in gone)
             assert all(r[0] == 200 for r in await asyncio.gather(*busy))
         deadline = time.monotonic() + 10
         while True:
             metrics = httpx.get(node.url + "/metrics").text
-            if metric(metrics, "scrypt_helper_queue_depth") == 0 and metric(metrics, "scrypt_helper_in_flight") == 0:
+            if (
+                metric(metrics, "scrypt_helper_queue_depth") == 0
+                and metric(metrics, "scrypt_helper_in_flight") == 0
+            ):
                 break
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)

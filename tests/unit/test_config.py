@@ -63,9 +63,15 @@ def test_flags_override_environment(monkeypatch):
 
 
 def test_allowed_params_is_a_json_list():
-    allowed = [{"salt": "a", "N": 1024, "r": 8, "p": 1, "buflen": 32}, {"salt": "b", "N": 16, "r": 1, "p": 2, "buflen": 64}]
+    allowed = [
+        {"salt": "a", "N": 1024, "r": 8, "p": 1, "buflen": 32},
+        {"salt": "b", "N": 16, "r": 1, "p": 2, "buflen": 64},
+    ]
     settings = serve_settings("--allowed-params", json.dumps(allowed))
-    assert [(p.salt, p.n, p.p, p.buflen) for p in settings.scrypt_params] == [(b"a", 1024, 1, 32), (b"b", 16, 2, 64)]
+    assert [(p.salt, p.n, p.p, p.buflen) for p in settings.scrypt_params] == [
+        (b"a", 1024, 1, 32),
+        (b"b", 16, 2, 64),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,22 @@ def test_input_accepts_hex_of_any_case_up_to_256_bytes(text):
 
 @pytest.mark.parametrize(
     "value",
-    ["", "a", "abc", "zz", "ff" * 257, "ab cd", " abcd", "abcd\n", "0x12", "ab\u0663\u0663", 1234, ["ab"], {"a": 1}, True],
+    [
+        "",
+        "a",
+        "abc",
+        "zz",
+        "ff" * 257,
+        "ab cd",
+        " abcd",
+        "abcd\n",
+        "0x12",
+        "ab\u0663\u0663",
+        1234,
+        ["ab"],
+        {"a": 1},
+        True,
+    ],
 )
 def test_input_rejects_non_hex_odd_empty_and_oversized(value):
     error = rejected(body(input=value))
@@ -76,7 +91,9 @@ def test_integers_accept_digit_strings(key):
 
 
 @pytest.mark.parametrize("key", ["N", "r", "p", "buflen"])
-@pytest.mark.parametrize("value", [1.5, 8.0, "8.0", "-8", " 8", "0x10", "\u0668", True, [8], {"v": 8}, "", "1" * 11])
+@pytest.mark.parametrize(
+    "value", [1.5, 8.0, "8.0", "-8", " 8", "0x10", "\u0668", True, [8], {"v": 8}, "", "1" * 11]
+)
 def test_integers_reject_other_forms(key, value):
     error = rejected(body(**{key: value}))
     assert (error.errno, error.message) == (107, f"Invalid parameter in request body: {key}")
@@ -84,7 +101,14 @@ def test_integers_reject_other_forms(key, value):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("N", 32768), ("N", 65537), ("r", 1), ("p", 2), ("buflen", 64), ("salt", "identity.mozilla.com/picl/v1/")],
+    [
+        ("N", 32768),
+        ("N", 65537),
+        ("r", 1),
+        ("p", 2),
+        ("buflen", 64),
+        ("salt", "identity.mozilla.com/picl/v1/"),
+    ],
 )
 def test_parameters_outside_the_allowed_sets_name_the_key(key, value):
     error = rejected(body(**{key: value}))
@@ -103,9 +127,9 @@ def test_salt_must_be_a_string_and_is_utf8():
     unicode_set = ScryptParams(salt="sälz".encode(), n=16, r=1, p=1, buflen=16)
     job = parse_request(body(salt="sälz", N=16, r=1, buflen=16), (unicode_set,))
     assert job.params.salt == "sälz".encode()
-    assert rejected(b'{"input": "ab", "salt": "\\ud800", "N": 1, "r": 1, "p": 1, "buflen": 1}').message.endswith(
-        ": salt"
-    )
+    assert rejected(
+        b'{"input": "ab", "salt": "\\ud800", "N": 1, "r": 1, "p": 1, "buflen": 1}'
+    ).message.endswith(": salt")
 
 
 def test_unknown_keys_are_ignored():

@@ -55,7 +55,9 @@ def expected(params: ScryptParams, data: bytes) -> bytes:
     return hashlib.sha256(params.salt + data).digest()[: params.buflen]
 
 
-def make(engine: GatedEngine, *, workers: int = 1, queue_size: int = 4, max_queue_wait: float = 5.0) -> Scheduler:
+def make(
+    engine: GatedEngine, *, workers: int = 1, queue_size: int = 4, max_queue_wait: float = 5.0
+) -> Scheduler:
     scheduler = Scheduler(engine, workers=workers, queue_size=queue_size, max_queue_wait=max_queue_wait)
     scheduler.start()
     return scheduler
@@ -75,7 +77,8 @@ async def test_a_job_is_computed_and_timed():
     result = await scheduler.submit(A, b"x")
     assert result.output == expected(A, b"x")
     assert result.batch_size == 1
-    assert result.queue_seconds >= 0 and result.hash_seconds >= 0
+    assert result.queue_seconds >= 0
+    assert result.hash_seconds >= 0
     assert scheduler.close(timeout=5)
 
 

@@ -1,0 +1,71 @@
+"""The scrypt-helper command: hash, version, configuration errors, self-test refusal."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from scrypt_helper import cli
+from scrypt_helper.engines import SelfTestFailed
+from scrypt_helper.engines import registry as engine_registry
+from scrypt_helper.engines.vectors import PICL
+
+
+def scrypt_helper(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "scrypt_helper", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("engine", ["auto", "libsodium", "hashlib"])
+def test_hash_prints_the_known_answer(engine):
+    vector = PICL[0]
+    done = scrypt_helper("hash", vector.password.hex(), "--engine", engine)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == vector.output.hex()
+
+
+def test_hash_with_other_parameters():
+    done = scrypt_helper("hash", "", "--salt", "", "-N", "16", "-r", "1", "-p", "1", "--buflen", "64")
+    assert done.stdout.strip().startswith("77d6576238657b203b19ca42c18a0497")
+
+
+def test_hash_rejects_bad_hex():
+    done = scrypt_helper("hash", "xyz")
+    assert done.returncode == 2
+    assert "non-hexadecimal" in done.stderr
+
+
+def test_version():
+    done = scrypt_helper("--version")
+    assert done.returncode == 0
+    assert done.stdout.startswith("scrypt-helper ")
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--engine", "turbo"], "unknown engine 'turbo'"), (["--allowed-params", "[]"], "allowed_params")],
+)
+def test_serve_refuses_bad_configuration(flags, message):
+    done = scrypt_helper("serve", "--port", "0", *flags)
+    assert done.returncode == 2
+    assert message in done.stderr
+
+
+def test_serve_refuses_to_start_when_the_self_test_fails(monkeypatch, capsys):
+    def wrong_answer(engine: object) -> None:
+        raise SelfTestFailed(
+            "engine libsodium gave a wrong scrypt answer (N=16, r=1, p=1, lane 0); refusing to serve"
+        )
+
+    monkeypatch.setattr(engine_registry, "self_test", wrong_answer)
+    monkeypatch.setattr("scrypt_helper.server.configure_logging", lambda level: None)
+    monkeypatch.setattr("scrypt_helper.server.serve_node", pytest.fail)
+    assert cli.main(["serve", "--engine", "libsodium", "--port", "0"]) == 1
+    assert "refusing to serve" in capsys.readouterr().err
