@@ -35,10 +35,15 @@ def body_for(params: ScryptParams, data: bytes) -> dict[str, object]:
     }
 
 
+def local_node(**flags: object) -> LocalServer:
+    """A LocalServer without rate-limit rules unless the test gives some."""
+    return LocalServer(**{"rules": "", **flags})
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[LocalServer]:
     """One node on the default engine allowing the production and the small parameter set."""
-    with LocalServer(
+    with local_node(
         allowed_params=allowed_json(PICL_PARAMS, SMALL), queue_size=100, log_level="DEBUG"
     ) as node:
         yield node

@@ -18,6 +18,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import Receive
 
 from scrypt_helper import __version__, errors, protocol
+from scrypt_helper.abuse import ApiKeys, Client, Guard, TrustedProxies
+from scrypt_helper.abuse.identity import API_KEY_HEADER
 from scrypt_helper.config import Settings
 from scrypt_helper.dockerflow_routes import dockerflow_router
 from scrypt_helper.errors import ApiError
@@ -62,7 +64,22 @@ class Node:
     settings: Settings
     scheduler: Scheduler
     metrics: Metrics
+    guard: Guard
+    proxies: TrustedProxies
+    api_keys: ApiKeys
     draining: bool = False
+
+    def identify(self, request: Request) -> Client:
+        """The client behind this request; an unknown API key is refused with 401."""
+        peer = request.client.host if request.client else None
+        ip = self.proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
+        presented = request.headers.get(API_KEY_HEADER)
+        if presented is None:
+            return Client(ip)
+        name = self.api_keys.name_of(presented)
+        if name is None:
+            raise errors.invalid_api_key()
+        return Client(ip, api_key=name)
 
 
 class ClientGone(Exception):
@@ -86,6 +103,7 @@ def create_app(node: Node) -> FastAPI:
         finally:
             node.draining = True
             await asyncio.to_thread(node.scheduler.close, settings.shutdown_timeout)
+            await node.guard.store.close()
 
     app = FastAPI(
         title="scrypt-helper",
@@ -124,7 +142,8 @@ def create_app(node: Node) -> FastAPI:
 
     @app.get("/", response_class=PlainTextResponse, summary="Health check of the 2013 service")
     @app.head("/", include_in_schema=False)
-    async def root() -> str:
+    async def root(request: Request) -> str:
+        await node.guard.admit_request(node.identify(request))
         return "OK"
 
     @app.post(
@@ -156,6 +175,8 @@ def create_app(node: Node) -> FastAPI:
                 }
                 for status, description in (
                     (400, "Invalid request"),
+                    (401, "Unknown API key"),
+                    (403, "Client on the deny list"),
                     (413, "Body too large"),
                     (429, "Rate limited"),
                     (503, "Overloaded or draining"),
@@ -164,8 +185,11 @@ def create_app(node: Node) -> FastAPI:
         },
     )
     async def compute(request: Request) -> Response:
+        client = node.identify(request)
+        await node.guard.admit_request(client)
         body = await read_body(request, settings.max_body_bytes)
         job = protocol.parse_request(body, allowed)
+        await node.guard.admit_scrypt(client)
         try:
             result = await until_disconnect(node.scheduler.submit(job.params, job.data), request.receive)
         except Rejected as exc:

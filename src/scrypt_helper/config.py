@@ -7,11 +7,14 @@ the same name (``--queue-size``); the flag wins. Defaults need no external servi
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from scrypt_helper.abuse.identity import TrustedProxies, parse_api_keys, parse_networks
+from scrypt_helper.abuse.rules import DEFAULT_RULES, Rule, parse_rules
 from scrypt_helper.engines.base import ScryptParams
 from scrypt_helper.engines.registry import ENGINE_NAMES
 from scrypt_helper.engines.vectors import PICL_SALT
@@ -51,7 +54,9 @@ def default_workers() -> int:
 class Settings(BaseSettings):
     """The service's configuration; see the README's table for each setting."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, hide_input_in_errors=True
+    )
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8080, ge=0, le=65535, description="Port to listen on (0: any free port).")
@@ -96,6 +101,38 @@ class Settings(BaseSettings):
         "version.json", description="Dockerflow version.json served at /__version__ (if it exists)."
     )
     log_level: LogLevel = Field("INFO", description="Lowest level logged (MozLog JSON on stdout).")
+    trusted_proxies: str = Field(
+        "0",
+        description="Proxies whose X-Forwarded-For is believed: a hop count, or comma-separated CIDRs "
+        "(0: only the socket peer counts).",
+    )
+    rules: str | None = Field(
+        None,
+        description="Rate-limit rules (action : property : attempts : window : duration : policy), "
+        "separated by newlines or ';'; empty for none. Default: the built-in single-node set.",
+    )
+    rules_file: Path | None = Field(None, description="Read the rate-limit rules from this file instead.")
+    allowlist: str = Field("", description="Comma-separated CIDRs never rate limited.")
+    denylist: str = Field("", description="Comma-separated CIDRs always refused (403).")
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Comma-separated name:key pairs; clients sending X-API-Key are limited by api_key "
+        "rules instead of address rules.",
+    )
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Share limit counters through this Redis (redis://host:port/db); default: in memory.",
+    )
+    redis_fail_closed: bool = Field(
+        False, description="While Redis is unreachable, refuse requests (503) instead of using local limits."
+    )
+    redis_timeout: float = Field(0.25, gt=0, description="Seconds before a Redis operation counts as failed.")
+    max_connections: int = Field(
+        1024, ge=1, description="Most open connections and requests a node holds; beyond it, 503 at once."
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client may take to send a request's headers and body."
+    )
 
     @field_validator("engine")
     @classmethod
@@ -129,6 +166,38 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(origin.strip() for origin in value.split(",") if origin.strip())
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_proxies(cls, value: str) -> str:
+        TrustedProxies(value)  # raises ValueError on a bad CIDR
+        return value
+
+    @field_validator("allowlist", "denylist")
+    @classmethod
+    def _valid_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _valid_keys(cls, value: SecretStr) -> SecretStr:
+        parse_api_keys(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _valid_rules(self) -> Settings:
+        if self.rules is not None and self.rules_file is not None:
+            raise ValueError("give rules or rules_file, not both")
+        self.rule_set  # noqa: B018 - parse now so that a bad rule stops start-up
+        return self
+
+    @property
+    def rule_set(self) -> tuple[Rule, ...]:
+        """The rules in force: given inline, from the file, or the built-in default set."""
+        if self.rules_file is not None:
+            return parse_rules(self.rules_file.read_text())
+        return parse_rules(DEFAULT_RULES if self.rules is None else self.rules)
 
     @property
     def scrypt_params(self) -> tuple[ScryptParams, ...]:

@@ -34,9 +34,10 @@ async def heartbeat(request: Request) -> Response:
     """Dockerflow checks of this node (500 on any error), with its engine and queue details."""
     node = request.app.state.node
     scheduler = node.scheduler
-    results = await checks.run_checks_async(
-        [("workers", lambda: check_workers(scheduler)), ("queue", lambda: check_queue(scheduler))]
-    )
+    probes = [("workers", lambda: check_workers(scheduler)), ("queue", lambda: check_queue(scheduler))]
+    if node.guard.store.redis is not None:
+        probes.append(("redis", lambda: check_redis(node.guard.store)))
+    results = await checks.run_checks_async(probes)
     details: dict[str, Any] = dict(results.details)
     details["node"] = {
         "engine": scheduler.engine.name,
@@ -66,6 +67,14 @@ def check_queue(scheduler: Any) -> list[checks.CheckMessage]:
     if scheduler.queue_size and scheduler.depth >= QUEUE_WARNING_RATIO * scheduler.queue_size:
         return [checks.Warning(f"queue {scheduler.depth}/{scheduler.queue_size} full", id="queue.saturated")]
     return []
+
+
+async def check_redis(store: Any) -> list[checks.CheckMessage]:
+    """A Redis outage is a warning: the node keeps serving on local limits (or refuses, if fail-closed)."""
+    if await store.check():
+        return []
+    mode = "refusing requests" if store.fail_closed else "serving with local limits"
+    return [checks.Warning(f"redis unreachable; {mode}", id="redis.down")]
 
 
 @dockerflow_router.get("/__version__")

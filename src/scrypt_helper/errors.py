@@ -14,8 +14,10 @@ class Errno(int, Enum):
     INVALID_JSON = 106
     INVALID_PARAMETER = 107
     MISSING_PARAMETER = 108
+    INVALID_API_KEY = 110
     BODY_TOO_LARGE = 113
     TOO_MANY_REQUESTS = 114
+    REQUEST_BLOCKED = 125
     SERVICE_UNAVAILABLE = 201
     NOT_FOUND = 404
     METHOD_NOT_ALLOWED = 405
@@ -69,6 +71,14 @@ def too_many_requests(retry_after: float) -> ApiError:
 
 def service_unavailable(reason: str, retry_after: float) -> ApiError:
     return ApiError(503, Errno.SERVICE_UNAVAILABLE, f"Service unavailable: {reason}", retry_after)
+
+
+def invalid_api_key() -> ApiError:
+    return ApiError(401, Errno.INVALID_API_KEY, "Invalid API key")
+
+
+def forbidden() -> ApiError:
+    return ApiError(403, Errno.REQUEST_BLOCKED, "The request was blocked")
 
 
 def not_found() -> ApiError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from scrypt_helper.abuse.store import LimitStore
 from scrypt_helper.scheduler import Scheduler
 
 PREFIX = "scrypt_helper"
@@ -59,6 +60,18 @@ class Metrics:
         self.in_flight = Gauge(f"{PREFIX}_in_flight", "Hashes being computed now.", registry=r)
         self.workers = Gauge(f"{PREFIX}_workers", "Live hash worker threads.", registry=r)
         self.queue_capacity = Gauge(f"{PREFIX}_queue_capacity", "Most hashes the queue holds.", registry=r)
+        self.decisions = Counter(
+            f"{PREFIX}_abuse_decisions",
+            "Requests refused or reported by an abuse rule, by rule and policy.",
+            ["rule", "policy"],
+            registry=r,
+        )
+        self.redis_up = Gauge(
+            f"{PREFIX}_redis_up", "1 while the shared Redis answers, 0 while it does not.", registry=r
+        )
+        self.redis_failovers = Counter(
+            f"{PREFIX}_redis_failovers", "Times the node lost Redis and fell back.", registry=r
+        )
         self.engine = Info(f"{PREFIX}_engine", "The scrypt engine in use.", registry=r)
 
     def watch(self, scheduler: Scheduler) -> None:
@@ -68,6 +81,22 @@ class Metrics:
         self.workers.set_function(lambda: scheduler.alive_workers)
         self.queue_capacity.set(scheduler.queue_size)
         self.engine.info({"name": scheduler.engine.name, "lanes": str(scheduler.engine.lanes)})
+
+    def watch_store(self, store: LimitStore) -> None:
+        """Follow the limit store's Redis state (only when Redis is configured)."""
+        if store.redis is None:
+            return
+        self.redis_up.set(1)
+
+        def changed(up: bool) -> None:
+            self.redis_up.set(int(up))
+            if not up:
+                self.redis_failovers.inc()
+
+        store.on_change = changed
+
+    def observe_decision(self, rule: str, policy: str) -> None:
+        self.decisions.labels(rule, policy).inc()
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

@@ -11,6 +11,8 @@ from types import FrameType
 
 import uvicorn
 
+from scrypt_helper.abuse import ApiKeys, Guard, LimitStore, TrustedProxies
+from scrypt_helper.abuse.identity import parse_api_keys, parse_networks
 from scrypt_helper.app import Node, create_app, create_metrics_app
 from scrypt_helper.config import Settings
 from scrypt_helper.engines import Engine, ScryptParams, select_engine
@@ -36,6 +38,19 @@ def build_node(settings: Settings) -> Node:
         on_batch=metrics.observe_batch,
     )
     metrics.watch(scheduler)
+    store = LimitStore(
+        settings.redis_url.get_secret_value() if settings.redis_url else None,
+        fail_closed=settings.redis_fail_closed,
+        timeout=settings.redis_timeout,
+    )
+    metrics.watch_store(store)
+    guard = Guard(
+        settings.rule_set,
+        store,
+        allowlist=parse_networks(settings.allowlist),
+        denylist=parse_networks(settings.denylist),
+        on_decision=metrics.observe_decision,
+    )
     logger.info(
         "engine %s ready: %d workers x %d lanes, queue %d",
         engine.name,
@@ -43,7 +58,14 @@ def build_node(settings: Settings) -> Node:
         engine.lanes,
         queue_size,
     )
-    return Node(settings=settings, scheduler=scheduler, metrics=metrics)
+    return Node(
+        settings=settings,
+        scheduler=scheduler,
+        metrics=metrics,
+        guard=guard,
+        proxies=TrustedProxies(settings.trusted_proxies),
+        api_keys=ApiKeys(parse_api_keys(settings.api_keys.get_secret_value())),
+    )
 
 
 def default_queue_size(engine: Engine, settings: Settings) -> int:
@@ -122,6 +144,7 @@ def uvicorn_config(app: object, settings: Settings, port: int) -> uvicorn.Config
         server_header=False,
         proxy_headers=False,
         timeout_keep_alive=5,
+        limit_concurrency=settings.max_connections,
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
         lifespan="on",
     )

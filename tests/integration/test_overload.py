@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.launcher import LocalServer
-from tests.conftest import allowed_json, body_for
+from tests.conftest import allowed_json, body_for, local_node
 
 # The production set (a hash takes a noticeable time), one worker: easy to overload.
 PICL_ONLY = allowed_json(PICL_PARAMS)
@@ -32,7 +31,7 @@ async def timed_post(client: httpx.AsyncClient, **kwargs: object) -> tuple[int, 
 
 @pytest.fixture(scope="module")
 def tight_server():
-    with LocalServer(
+    with local_node(
         engine="libsodium", workers=1, queue_size=2, max_queue_wait=30, allowed_params=PICL_ONLY
     ) as node:
         yield node
@@ -63,7 +62,7 @@ async def test_overload_gets_fast_503s_while_heartbeats_stay_fast(tight_server):
 
 
 async def test_a_request_that_cannot_start_within_the_deadline_gets_503():
-    with LocalServer(
+    with local_node(
         engine="libsodium", workers=1, queue_size=20, max_queue_wait=0.25, allowed_params=PICL_ONLY
     ) as node:
         async with httpx.AsyncClient(base_url=node.url, timeout=60) as client:
@@ -80,7 +79,7 @@ async def test_a_request_that_cannot_start_within_the_deadline_gets_503():
 
 
 async def test_queued_requests_of_clients_that_left_are_never_computed():
-    with LocalServer(
+    with local_node(
         engine="libsodium", workers=1, queue_size=20, max_queue_wait=30, allowed_params=PICL_ONLY
     ) as node:
         async with httpx.AsyncClient(base_url=node.url, timeout=60) as client:

@@ -11,12 +11,11 @@ import httpx
 import pytest
 
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.launcher import LocalServer
-from tests.conftest import allowed_json, body_for
+from tests.conftest import allowed_json, body_for, local_node
 
 
 async def test_sigterm_answers_every_request_in_flight_then_exits_cleanly():
-    node = LocalServer(
+    node = local_node(
         engine="libsodium",
         workers=1,
         queue_size=16,

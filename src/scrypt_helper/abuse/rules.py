@@ -1,0 +1,99 @@
+"""Rate-limit rules in a one-line grammar, after Firefox Accounts' customs rules.
+
+    action : property : attempts : window : duration : policy
+
+``action`` is ``scrypt`` (a valid hash request) or ``request`` (any request to the API,
+malformed ones included). ``property`` is what is counted: ``ip``, ``ip_prefix`` (the /24
+of an IPv4 address, the /64 of an IPv6 one) or ``api_key``. More than ``attempts`` in
+``window`` triggers the ``policy``: ``block`` refuses that action from that key for
+``duration``; ``ban`` refuses every request from that key for ``duration``; ``report``
+only counts, logs and exports a metric. Times are seconds, or a number with ``s``, ``m``,
+``h`` or ``d``. Lines are separated by newlines or ``;``; ``#`` starts a comment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Action = Literal["scrypt", "request"]
+Property = Literal["ip", "ip_prefix", "api_key"]
+Policy = Literal["block", "ban", "report"]
+ACTIONS: tuple[Action, ...] = ("scrypt", "request")
+PROPERTIES: tuple[Property, ...] = ("ip", "ip_prefix", "api_key")
+POLICIES: tuple[Policy, ...] = ("block", "ban", "report")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d{1,7})([smhd]?)")
+
+# What a single node uses when no rules are configured. A device logs in a handful of
+# times an hour; a carrier NAT or office shares a /24; anything near a request per
+# second from one address for a minute is a machine.
+DEFAULT_RULES = """\
+scrypt  : ip        : 30  : 60s : 300s : block
+scrypt  : ip_prefix : 300 : 60s : 300s : block
+request : ip        : 600 : 60s : 600s : ban
+scrypt  : api_key   : 6000 : 60s : 60s : block
+"""
+
+
+class RuleError(ValueError):
+    """A rule that does not parse; the message names its line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One parsed rule; ``name`` identifies it in metrics, logs and storage keys."""
+
+    action: Action
+    property: Property
+    attempts: int
+    window: int
+    duration: int
+    policy: Policy
+
+    @property
+    def name(self) -> str:
+        return f"{self.action}:{self.property}:{self.attempts}/{self.window}s:{self.policy}"
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``60``, ``60s``, ``5m``, ``1h`` or ``1d``."""
+    match = _DURATION.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"bad duration {text.strip()!r} (use e.g. 30s, 5m, 1h)")
+    return int(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def parse_rules(text: str) -> tuple[Rule, ...]:
+    """Parse rule text; raise RuleError naming the first bad line."""
+    rules = []
+    for number, line in enumerate(re.split(r"[\n;]", text), start=1):
+        line = line.split("#", 1)[0].strip()
+        if line:
+            try:
+                rules.append(_parse_line(line))
+            except ValueError as exc:
+                raise RuleError(f"rule {number} ({line!r}): {exc}") from None
+    return tuple(rules)
+
+
+def _parse_line(line: str) -> Rule:
+    fields = [field.strip() for field in line.split(":")]
+    if len(fields) != 6:
+        raise ValueError("expected 6 fields: action : property : attempts : window : duration : policy")
+    action, prop, attempts, window, duration, policy = fields
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
+    if prop not in PROPERTIES:
+        raise ValueError(f"unknown property {prop!r} (one of {', '.join(PROPERTIES)})")
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r} (one of {', '.join(POLICIES)})")
+    if not attempts.isascii() or not attempts.isdigit() or int(attempts) < 1:
+        raise ValueError(f"attempts must be a positive integer, not {attempts!r}")
+    rule = Rule(action, prop, int(attempts), parse_duration(window), parse_duration(duration), policy)  # type: ignore[arg-type]
+    if rule.window < 1:
+        raise ValueError("window must be at least 1 second")
+    if rule.policy != "report" and rule.duration < 1:
+        raise ValueError(f"a {rule.policy} needs a duration of at least 1 second")
+    return rule
