@@ -11,6 +11,7 @@ import pytest
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper.launcher import LocalServer
+from tests.redis_server import RedisServer
 
 # Where the parameter values do not matter, hash 128 KiB instead of 64 MiB.
 SMALL = ScryptParams(salt=b"scrypt-helper-tests", n=1024, r=8, p=1, buflen=32)
@@ -47,6 +48,19 @@ def server() -> Iterator[LocalServer]:
         allowed_params=allowed_json(PICL_PARAMS, SMALL), queue_size=100, log_level="DEBUG"
     ) as node:
         yield node
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh real Redis; the test is skipped only where no redis-server binary exists."""
+    server = RedisServer()
+    if server.binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,9 @@ async def heartbeat(request: Request) -> Response:
     """Dockerflow checks of this node (500 on any error), with its engine and queue details."""
     node = request.app.state.node
     scheduler = node.scheduler
-    probes = [("workers", lambda: check_workers(scheduler)), ("queue", lambda: check_queue(scheduler))]
+    probes = [("workers", partial(check_workers, scheduler)), ("queue", partial(check_queue, scheduler))]
     if node.guard.store.redis is not None:
-        probes.append(("redis", lambda: check_redis(node.guard.store)))
+        probes.append(("redis", partial(check_redis, node.guard.store)))
     results = await checks.run_checks_async(probes)
     details: dict[str, Any] = dict(results.details)
     details["node"] = {
