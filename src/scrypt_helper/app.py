@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive
 
 from scrypt_helper import __version__, errors, protocol
@@ -187,10 +188,10 @@ def create_app(node: Node) -> FastAPI:
     async def compute(request: Request) -> Response:
         client = node.identify(request)
         await node.guard.admit_request(client)
-        body = await read_body(request, settings.max_body_bytes)
-        job = protocol.parse_request(body, allowed)
-        await node.guard.admit_scrypt(client)
         try:
+            body = await read_body(request, settings.max_body_bytes)
+            job = protocol.parse_request(body, allowed)
+            await node.guard.admit_scrypt(client)
             result = await until_disconnect(node.scheduler.submit(job.params, job.data), request.receive)
         except Rejected as exc:
             node.metrics.rejections.labels(exc.reason).inc()
@@ -254,10 +255,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise errors.body_too_large(limit)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise errors.body_too_large(limit)
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise errors.body_too_large(limit)
+    except ClientDisconnect:
+        raise ClientGone from None
     return bytes(body)
 
 

@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     max_connections: int = Field(
         1024, ge=1, description="Most open connections and requests a node holds; beyond it, 503 at once."
     )
-    header_timeout: float = Field(
+    read_timeout: float = Field(
         10.0, gt=0, description="Seconds a client may take to send a request's headers and body."
     )
 

@@ -22,6 +22,7 @@ _HEX = re.compile(r"[0-9a-fA-F]*")
 _DIGITS = re.compile(r"[0-9]{1,10}")
 _ParamTuple = tuple[bytes, int, int, int, int]
 MAX_JSON_DEPTH = 16
+MAX_KEYS = 64
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _JSON_BRACKETS = re.compile(rb"[\[\]{}]")
 
@@ -42,6 +43,8 @@ def parse_request(body: bytes, allowed: Sequence[ScryptParams]) -> Job:
     document = _load_json(body)
     if not isinstance(document, dict):
         raise errors.invalid_json("Request body must be a JSON object")
+    if len(document) > MAX_KEYS:
+        raise errors.invalid_json(f"Request body has more than {MAX_KEYS} keys")
     data = _parse_input(document)
     salt = _parse_salt(document)
     n, r, p, buflen = (_parse_integer(document, key) for key in ("N", "r", "p", "buflen"))

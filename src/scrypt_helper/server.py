@@ -16,6 +16,7 @@ from scrypt_helper.abuse.identity import parse_api_keys, parse_networks
 from scrypt_helper.app import Node, create_app, create_metrics_app
 from scrypt_helper.config import Settings
 from scrypt_helper.engines import Engine, ScryptParams, select_engine
+from scrypt_helper.http_protocol import guarded_protocol
 from scrypt_helper.log import configure_logging
 from scrypt_helper.metrics import Metrics
 from scrypt_helper.scheduler import Scheduler
@@ -144,7 +145,7 @@ def uvicorn_config(app: object, settings: Settings, port: int) -> uvicorn.Config
         server_header=False,
         proxy_headers=False,
         timeout_keep_alive=5,
-        limit_concurrency=settings.max_connections,
+        http=guarded_protocol(settings.read_timeout, settings.max_connections),
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
         lifespan="on",
     )

@@ -180,3 +180,10 @@ def test_brackets_inside_strings_do_not_count_as_nesting():
     assert parse_request(raw, (salted,)).params == salted
     nested = json.dumps({"input": "ab", "x": [[["[" * 50]]]}).encode()
     assert rejected(nested).errno == 108  # parsed: salt is missing, not too deep
+
+
+def test_too_many_keys_is_refused():
+    document = json.loads(body())
+    document.update({f"k{i}": i for i in range(60)})
+    error = rejected(json.dumps(document).encode())
+    assert (error.errno, error.message) == (106, "Request body has more than 64 keys")
