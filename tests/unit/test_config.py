@@ -92,3 +92,32 @@ def test_allowed_params_is_a_json_list():
 def test_bad_settings_are_refused(flags):
     with pytest.raises(ValidationError):
         serve_settings(*flags)
+
+
+def test_secrets_never_show_in_repr_or_errors():
+    key = "partner:0123456789abcdef-secret"
+    settings = Settings(api_keys=key, redis_url="redis://:hunter2-password@db:6379/0")
+    assert "0123456789abcdef-secret" not in repr(settings)
+    assert "hunter2-password" not in repr(settings)
+    with pytest.raises(ValidationError) as caught:
+        Settings(api_keys="partner:short-secret")
+    assert "short-secret" not in str(caught.value)
+
+
+def test_a_bad_rule_names_its_line():
+    with pytest.raises(ValidationError, match=r"rule 2 \('scrypt : ip : 1 : 1s : 1s : nap'\)"):
+        serve_settings("--rules", "scrypt : ip : 1 : 1s : 1s : block; scrypt : ip : 1 : 1s : 1s : nap")
+
+
+def test_rules_from_a_file(tmp_path):
+    path = tmp_path / "rules.txt"
+    path.write_text("# ours\nscrypt : ip : 5 : 1m : 10m : ban\n")
+    rules = serve_settings("--rules-file", str(path)).rule_set
+    assert [(r.attempts, r.window, r.duration, r.policy) for r in rules] == [(5, 60, 600, "ban")]
+    with pytest.raises(ValidationError, match="not both"):
+        serve_settings("--rules-file", str(path), "--rules", "")
+
+
+def test_default_rules_apply_when_none_are_given():
+    assert len(Settings().rule_set) == 4
+    assert Settings(rules="").rule_set == ()
