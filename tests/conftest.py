@@ -10,8 +10,7 @@ import pytest
 
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.launcher import LocalServer
-from tests.redis_server import RedisServer
+from scrypt_helper.launcher import LocalRedis, LocalServer
 
 # Where the parameter values do not matter, hash 128 KiB instead of 64 MiB.
 SMALL = ScryptParams(salt=b"scrypt-helper-tests", n=1024, r=8, p=1, buflen=32)
@@ -51,9 +50,9 @@ def server() -> Iterator[LocalServer]:
 
 
 @pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
+def redis_server() -> Iterator[LocalRedis]:
     """A fresh real Redis; the test is skipped only where no redis-server binary exists."""
-    server = RedisServer()
+    server = LocalRedis()
     if server.binary is None:
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     server.start()

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from scrypt_helper.bench.abuse import run_abuse_bench
 from scrypt_helper.bench.engine import measure_engine
 from scrypt_helper.bench.http import closed_loop, send_requests
 from scrypt_helper.config import default_workers
@@ -22,6 +23,13 @@ TINY_PARAMS = ScryptParams(salt=b"bench", n=1024, r=8, p=1, buflen=32)
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "scenario",
+        nargs="?",
+        choices=["service", "abuse"],
+        default="service",
+        help="service: engine and HTTP throughput (default); abuse: refusals under a flood, ban propagation",
+    )
     parser.add_argument("--engine", default="auto", help="engine to measure (default: auto)")
     parser.add_argument(
         "--workers", type=int, default=default_workers(), help="worker threads (default: cores)"
@@ -32,6 +40,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement (default: 10)")
     parser.add_argument("--rss-requests", type=int, default=1000, help="requests served before reading RSS")
     parser.add_argument("--tiny", action="store_true", help="N=1024 instead of the production parameters")
+    parser.add_argument("--flood-connections", type=int, default=64, help="abuse: flooding connections")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for the JSON report")
 
 
@@ -39,16 +48,34 @@ def progress(message: str) -> None:
     print(f"... {message}", file=sys.stderr, flush=True)
 
 
+def allowed_json(params: ScryptParams) -> str:
+    return json.dumps(
+        [{"salt": params.salt.decode(), "N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen}]
+    )
+
+
+def write_report(report: dict[str, Any], out: Path, name: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
 def run_bench(args: argparse.Namespace) -> int:
     params = TINY_PARAMS if args.tiny else PICL_PARAMS
+    suffix = "-tiny" if args.tiny else ""
+    if args.scenario == "abuse":
+        engine = select_engine(args.engine)
+        args.engine = engine.name
+        report = run_abuse_bench(params, allowed_json(params), args)
+        write_report(report, args.out, f"bench-abuse-{engine.name}{suffix}")
+        return 0
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     engine = select_engine(args.engine)
     progress(f"engine {engine.name} alone on 1 and {args.workers} threads")
     raw_one = measure_engine(engine, params, threads=1, seconds=args.seconds)
     raw_all = measure_engine(engine, params, threads=args.workers, seconds=args.seconds)
-    allowed = json.dumps(
-        [{"salt": params.salt.decode(), "N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen}]
-    )
+    allowed = allowed_json(params)
     report: dict[str, Any] = {
         "params": {"N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen},
         "engine": {
@@ -87,10 +114,7 @@ def run_bench(args: argparse.Namespace) -> int:
             "end_mib": server.rss_bytes() >> 20,
         }
     print_report(report, args.workers)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"bench-{engine.name}{'-tiny' if args.tiny else ''}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {path}")
+    write_report(report, args.out, f"bench-{engine.name}{suffix}")
     return 0
 
 

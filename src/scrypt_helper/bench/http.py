@@ -6,6 +6,7 @@ import asyncio
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -64,8 +65,17 @@ def request_body(params: ScryptParams) -> dict[str, object]:
     }
 
 
-async def closed_loop(url: str, params: ScryptParams, concurrency: int, seconds: float) -> LoadFigure:
-    """Each of ``concurrency`` clients posts, waits for the answer, and posts again until time is up."""
+async def closed_loop(
+    url: str,
+    params: ScryptParams,
+    concurrency: int,
+    seconds: float,
+    headers: Callable[[], dict[str, str]] | None = None,
+) -> LoadFigure:
+    """Each of ``concurrency`` clients posts, waits for the answer, and posts again until time is up.
+
+    ``headers``, if given, makes each request's extra headers (e.g. a new client address).
+    """
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
         stop_at = time.perf_counter() + seconds
@@ -76,7 +86,8 @@ async def closed_loop(url: str, params: ScryptParams, concurrency: int, seconds:
             while time.perf_counter() < stop_at:
                 began = time.perf_counter()
                 try:
-                    response = await client.post("/", json=request_body(params))
+                    extra = headers() if headers else None
+                    response = await client.post("/", json=request_body(params), headers=extra)
                 except httpx.HTTPError:
                     figure.failed += 1
                     continue
