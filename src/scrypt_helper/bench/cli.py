@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import httpx
 from scrypt_helper.bench.abuse import run_abuse_bench
 from scrypt_helper.bench.engine import measure_engine
 from scrypt_helper.bench.http import closed_loop, send_requests
+from scrypt_helper.bench.plots import draw_plots
 from scrypt_helper.config import default_workers
 from scrypt_helper.engines import ScryptParams, select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
@@ -45,7 +45,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def progress(message: str) -> None:
-    print(f"... {message}", file=sys.stderr, flush=True)
+    print(f"... {message}", flush=True)
 
 
 def allowed_json(params: ScryptParams) -> str:
@@ -88,7 +88,7 @@ def run_bench(args: argparse.Namespace) -> int:
         "http": [],
     }
     server = LocalServer(
-        engine=engine.name, workers=args.workers, allowed_params=allowed, log_level="WARNING"
+        engine=engine.name, workers=args.workers, allowed_params=allowed, rules="", log_level="WARNING"
     )
     with server:
         rss_start = server.rss_bytes()
@@ -99,7 +99,8 @@ def run_bench(args: argparse.Namespace) -> int:
             served += figure.ok + figure.rejected
             report["http"].append(figure.summary())
         node = httpx.get(f"{server.url}/__heartbeat__").json()["details"]["node"]
-        overload = 2 * (node["queue_size"] + node["workers"] * node["lanes"])
+        # Enough clients to keep every worker and queue slot busy, and 32 more that meet a full queue.
+        overload = node["queue_size"] + node["workers"] * node["lanes"] + 32
         progress(f"overload: {overload} clients against queue {node['queue_size']}")
         figure = asyncio.run(closed_loop(server.url, params, overload, args.seconds))
         served += figure.ok + figure.rejected
@@ -114,7 +115,10 @@ def run_bench(args: argparse.Namespace) -> int:
             "end_mib": server.rss_bytes() >> 20,
         }
     print_report(report, args.workers)
-    write_report(report, args.out, f"bench-{engine.name}{suffix}")
+    stem = f"bench-{engine.name}{suffix}"
+    write_report(report, args.out, stem)
+    for path in draw_plots(report, raw_all.hashes_per_second, args.out, stem):
+        print(f"wrote {path}")
     return 0
 
 

@@ -98,7 +98,7 @@ async def closed_loop(
                 elif response.status_code == 503:
                     figure.rejected += 1
                     figure.rejected_latencies_ms.append(elapsed_ms)
-                    await asyncio.sleep(0.01)  # a real client would back off; keep the loop fair
+                    await asyncio.sleep(0.05)  # back off a little, as a real client would
                 else:
                     figure.failed += 1
 
