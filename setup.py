@@ -1,0 +1,92 @@
+"""Build the optional native scrypt kernel (``scrypt_helper._native``).
+
+Everything else about the package lives in pyproject.toml; this file only
+declares the C extension, which pyproject.toml cannot. The build is
+optional: without a C compiler or OpenSSL's headers (Debian: libssl-dev)
+``pip install .`` still succeeds, prints a warning, and the service falls
+back to libsodium or hashlib. Set SCRYPT_HELPER_REQUIRE_NATIVE=1 to make a
+failed build an error instead.
+
+No global -march: one build runs on any x86-64. Each SIMD variant is
+compiled with function target attributes in its own source file and chosen
+at run time with __builtin_cpu_supports; on other CPUs only the portable
+kernel does any work.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+try:
+    from setuptools.errors import CCompilerError, CompileError, ExecError, LinkError, PlatformError
+except ImportError:  # setuptools < 59
+    from distutils.errors import (  # type: ignore[no-redef]
+        CCompilerError,
+        CompileError,
+        LinkError,
+    )
+    from distutils.errors import DistutilsExecError as ExecError  # type: ignore[no-redef]
+    from distutils.errors import DistutilsPlatformError as PlatformError  # type: ignore[no-redef]
+
+NATIVE_DIR = "src/scrypt_helper/_native"
+SOURCES = ["module.c", "romix_portable.c", "romix_sse2.c", "romix_avx2.c", "romix_avx512.c"]
+HEADERS = ["scrypt_native.h", "romix_template.h"]
+BUILD_ERRORS = (CCompilerError, CompileError, ExecError, LinkError, PlatformError, OSError)
+GCC_LIKE_FLAGS = ["-std=c11", "-O3", "-Wall", "-Wextra"]
+
+
+def _require_native() -> bool:
+    return os.environ.get("SCRYPT_HELPER_REQUIRE_NATIVE", "") not in ("", "0")
+
+
+class OptionalBuildExt(build_ext):
+    """build_ext that warns and carries on when the native kernel cannot be built."""
+
+    def build_extensions(self) -> None:
+        if self.compiler.compiler_type == "unix":
+            for ext in self.extensions:
+                ext.extra_compile_args = [*GCC_LIKE_FLAGS, *ext.extra_compile_args]
+        super().build_extensions()
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except BUILD_ERRORS as exc:
+            self._skip(exc)
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except BUILD_ERRORS as exc:
+            self._skip(exc, ext)
+
+    def _skip(self, exc: BaseException, ext: Extension | None = None) -> None:
+        if _require_native():
+            raise exc
+        name = ext.name if ext is not None else "scrypt_helper._native"
+        bar = "*" * 76
+        sys.stderr.write(
+            f"\n{bar}\nWARNING: could not build the optional C extension {name}: {exc}\n"
+            "It needs a C compiler and OpenSSL's libcrypto headers (Debian/Ubuntu: "
+            "apt-get install build-essential libssl-dev).\n"
+            "scrypt-helper is installed without it and will use the libsodium or hashlib engine.\n"
+            f"{bar}\n\n"
+        )
+
+
+setup(
+    ext_modules=[
+        Extension(
+            "scrypt_helper._native",
+            sources=[f"{NATIVE_DIR}/{name}" for name in SOURCES],
+            depends=[f"{NATIVE_DIR}/{name}" for name in HEADERS],
+            include_dirs=[NATIVE_DIR],
+            libraries=["crypto"],
+        )
+    ],
+    cmdclass={"build_ext": OptionalBuildExt},
+)
