@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from scrypt_helper import __version__
+from scrypt_helper.cli_client import add_client_commands, cmd_client, cmd_stretch
 from scrypt_helper.config import Settings
 from scrypt_helper.engines import EngineUnavailable, ScryptParams, SelfTestFailed, select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     from scrypt_helper.bench.cli import add_bench_arguments
 
     add_bench_arguments(bench)
+    add_client_commands(commands)
     return parser
 
 
@@ -92,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_hash(args)
         if args.command == "engines":
             return cmd_engines(args)
+        if args.command == "client":
+            return cmd_client(args)
+        if args.command == "stretch":
+            return cmd_stretch(args)
         from scrypt_helper.bench.cli import run_bench
 
         return run_bench(args)

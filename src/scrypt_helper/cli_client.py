@@ -1,0 +1,95 @@
+"""The ``client`` and ``stretch`` commands: the client library from the command line.
+
+The library (and httpx) is imported only when one of them runs, to keep other commands quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from scrypt_helper.engines import ScryptParams
+from scrypt_helper.engines.vectors import PICL_PARAMS
+
+
+def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``client`` and ``stretch`` on the ``scrypt-helper`` subcommand parsers."""
+    client = commands.add_parser("client", help="ask a helper node for one scrypt and print its hex output")
+    client.add_argument("input", help="the input, in hex")
+    client.add_argument("--url", required=True, help="the helper, e.g. http://127.0.0.1:8080")
+    client.add_argument("--salt", default=PICL_PARAMS.salt.decode(), help="salt (UTF-8)")
+    client.add_argument("-N", type=int, default=PICL_PARAMS.n, help="CPU/memory cost (power of two)")
+    client.add_argument("-r", type=int, default=PICL_PARAMS.r, help="block size")
+    client.add_argument("-p", type=int, default=PICL_PARAMS.p, help="parallelism")
+    client.add_argument("--buflen", type=int, default=PICL_PARAMS.buflen, help="output bytes")
+    client.add_argument(
+        "--fallback", action="store_true", help="compute locally when the helper does not answer"
+    )
+    _add_deadline(client)
+
+    stretch = commands.add_parser(
+        "stretch", help="Firefox Accounts password stretch; reads the password from the terminal or stdin"
+    )
+    stretch.add_argument("--email", required=True, help="the account's email address")
+    stretch.add_argument("--url", default=None, help="the helper for the scrypt step (default: compute here)")
+    _add_deadline(stretch)
+
+
+def _add_deadline(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--deadline", type=float, default=30.0, help="most seconds spent on the helper")
+
+
+def _fail(command: str, exc: Exception) -> int:
+    print(f"scrypt-helper {command}: {exc}", file=sys.stderr)
+    return 1
+
+
+def cmd_client(args: argparse.Namespace) -> int:
+    """Print the helper's answer for the hex input."""
+    try:
+        data = bytes.fromhex(args.input)
+        params = ScryptParams(salt=args.salt.encode(), n=args.N, r=args.r, p=args.p, buflen=args.buflen)
+    except ValueError as exc:
+        print(f"scrypt-helper client: {exc}", file=sys.stderr)
+        return 2
+    from scrypt_helper.client import Client, ClientError
+
+    try:
+        with Client(args.url, params=params, deadline=args.deadline, fallback=args.fallback) as client:
+            output = client.hash(data)
+    except (ClientError, ValueError) as exc:
+        return _fail("client", exc)
+    print(output.hex())
+    return 0
+
+
+def read_password() -> str | None:
+    """The password: typed without echo on a terminal, else one line of stdin (UTF-8); None at EOF."""
+    if sys.stdin.isatty():
+        return getpass.getpass("Password: ")
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return None
+    return line.removesuffix(b"\n").decode()
+
+
+def cmd_stretch(args: argparse.Namespace) -> int:
+    """Print stretchedPW for the email and the password read from the terminal or stdin."""
+    try:
+        password = read_password()
+    except UnicodeDecodeError:
+        print("scrypt-helper stretch: the password is not UTF-8", file=sys.stderr)
+        return 2
+    if password is None:
+        print("scrypt-helper stretch: no password given on stdin", file=sys.stderr)
+        return 2
+    from scrypt_helper.client import Client, ClientError, first_pbkdf, second_pbkdf
+
+    try:
+        with Client(args.url, deadline=args.deadline) as client:
+            k2 = client.hash(first_pbkdf(args.email, password))
+    except (ClientError, ValueError) as exc:
+        return _fail("stretch", exc)
+    print(second_pbkdf(args.email, password, k2).hex())
+    return 0
