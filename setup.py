@@ -32,7 +32,7 @@ except ImportError:  # setuptools < 59
     from distutils.errors import DistutilsExecError as ExecError  # type: ignore[no-redef]
     from distutils.errors import DistutilsPlatformError as PlatformError  # type: ignore[no-redef]
 
-NATIVE_DIR = "src/scrypt_helper/_native"
+NATIVE_DIR = "native"
 SOURCES = ["module.c", "romix_portable.c", "romix_sse2.c", "romix_avx2.c", "romix_avx512.c"]
 HEADERS = ["scrypt_native.h", "romix_template.h"]
 BUILD_ERRORS = (CCompilerError, CompileError, ExecError, LinkError, PlatformError, OSError)
