@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -59,6 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     from scrypt_helper.bench.cli import add_bench_arguments
 
     add_bench_arguments(bench)
+
+    capacity = commands.add_parser("capacity", help="machines and monthly cost for a peak load")
+    capacity.add_argument("--peak", default="1000,100000", help="comma-separated peak logins per second")
+    source = capacity.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ops-per-core", type=float, help="measured hashes per second per core")
+    source.add_argument("--from-report", type=Path, help="a bench JSON report to take ops per core from")
+    capacity.add_argument("--instances", type=Path, help="CSV of name,vcpus,memory_gib,usd_per_hour")
+    capacity.add_argument(
+        "--utilization", type=float, default=0.8, help="busiest a node may run (default 0.8)"
+    )
+    capacity.add_argument(
+        "--lanes", type=int, default=8, help="engine lanes, for the memory check (default 8)"
+    )
     add_client_commands(commands)
     return parser
 
@@ -72,6 +86,23 @@ def cmd_hash(args: argparse.Namespace) -> int:
         return 2
     engine = select_engine(args.engine)
     print(engine.hash(params, data).hex())
+    return 0
+
+
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from scrypt_helper.bench.capacity import capacity_report, load_instances, ops_per_core_from_report
+
+    ops = args.ops_per_core if args.ops_per_core else ops_per_core_from_report(args.from_report)
+    peaks = [float(peak) for peak in args.peak.split(",")]
+    print(
+        capacity_report(
+            peaks,
+            ops,
+            instances=load_instances(args.instances),
+            utilization=args.utilization,
+            lanes=args.lanes,
+        )
+    )
     return 0
 
 
@@ -94,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_hash(args)
         if args.command == "engines":
             return cmd_engines(args)
+        if args.command == "capacity":
+            return cmd_capacity(args)
         if args.command == "client":
             return cmd_client(args)
         if args.command == "stretch":

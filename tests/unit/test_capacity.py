@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
-from scrypt_helper.bench.capacity import InstanceType, capacity_report, load_instances, plan
+from scrypt_helper.bench.capacity import (
+    InstanceType,
+    capacity_report,
+    load_instances,
+    ops_per_core_from_report,
+    plan,
+)
 
 EIGHT = InstanceType("eight", vcpus=8, memory_gib=16, usd_per_hour=0.5)
 
@@ -38,3 +48,22 @@ def test_shipped_table_loads_and_report_lists_every_type(tmp_path):
     custom = tmp_path / "prices.csv"
     custom.write_text("# ours\nname,vcpus,memory_gib,usd_per_hour\nbox,4,8,0.2\n")
     assert load_instances(custom) == [InstanceType("box", 4, 8.0, 0.2)]
+
+
+def test_ops_per_core_comes_from_the_best_http_row(tmp_path):
+    report = tmp_path / "bench.json"
+    report.write_text(json.dumps({"workers": 2, "http": [{"ok_per_second": 50.0}, {"ok_per_second": 80.0}]}))
+    assert ops_per_core_from_report(report) == 40.0
+
+
+def test_capacity_command_prints_the_plan():
+    done = subprocess.run(
+        [sys.executable, "-m", "scrypt_helper", "capacity", "--ops-per-core", "40", "--peak", "1000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "peak 1,000 logins/s" in done.stdout
+    assert "c7i.2xlarge" in done.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -47,6 +48,13 @@ def load_instances(path: Path | None = None) -> list[InstanceType]:
         InstanceType(row["name"], int(row["vcpus"]), float(row["memory_gib"]), float(row["usd_per_hour"]))
         for row in rows
     ]
+
+
+def ops_per_core_from_report(path: Path) -> float:
+    """Hashes per second per core that a ``bench`` report measured over HTTP (its best row)."""
+    report = json.loads(path.read_text())
+    workers = report["workers"]
+    return max(row["ok_per_second"] for row in report["http"]) / workers
 
 
 def plan(

@@ -78,6 +78,7 @@ def run_bench(args: argparse.Namespace) -> int:
     allowed = allowed_json(params)
     report: dict[str, Any] = {
         "params": {"N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen},
+        "workers": args.workers,
         "engine": {
             "name": engine.name,
             "lanes": engine.lanes,
