@@ -54,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     hash_.add_argument("--engine", default="auto", help="engine name or auto")
 
     engines = commands.add_parser("engines", help="list the engines that run here, with a quick speed")
-    engines.add_argument("--seconds", type=float, default=1.0, help="measuring time per engine")
+    engines.add_argument(
+        "--seconds", type=float, default=1.0, help="measuring time per engine and thread count"
+    )
+    engines.add_argument("--threads", default="1", help="comma-separated thread counts (default: 1)")
 
     bench = commands.add_parser("bench", help="measure the engine and the service over HTTP")
     from scrypt_helper.bench.cli import add_bench_arguments
@@ -109,7 +112,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 def cmd_engines(args: argparse.Namespace) -> int:
     from scrypt_helper.bench.engine import list_engines
 
-    list_engines(seconds=args.seconds)
+    list_engines(seconds=args.seconds, threads=[int(t) for t in args.threads.split(",")])
     return 0
 
 

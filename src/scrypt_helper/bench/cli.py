@@ -15,7 +15,7 @@ from scrypt_helper.bench.engine import measure_engine
 from scrypt_helper.bench.http import closed_loop, send_requests
 from scrypt_helper.bench.plots import draw_plots
 from scrypt_helper.config import default_workers
-from scrypt_helper.engines import ScryptParams, select_engine
+from scrypt_helper.engines import Engine, ScryptParams, select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper.launcher import LocalServer
 
@@ -30,7 +30,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         default="service",
         help="service: engine and HTTP throughput (default); abuse: refusals under a flood, ban propagation",
     )
-    parser.add_argument("--engine", default="auto", help="engine to measure (default: auto)")
+    parser.add_argument(
+        "--engine",
+        default="auto",
+        help="engine to measure, or comma-separated engines to compare in one run, the last as the base",
+    )
     parser.add_argument(
         "--workers", type=int, default=default_workers(), help="worker threads (default: cores)"
     )
@@ -64,18 +68,35 @@ def write_report(report: dict[str, Any], out: Path, name: str) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     params = TINY_PARAMS if args.tiny else PICL_PARAMS
     suffix = "-tiny" if args.tiny else ""
+    names = [name.strip() for name in args.engine.split(",") if name.strip()]
     if args.scenario == "abuse":
-        engine = select_engine(args.engine)
+        engine = select_engine(names[0])
         args.engine = engine.name
         report = run_abuse_bench(params, allowed_json(params), args)
         write_report(report, args.out, f"bench-abuse-{engine.name}{suffix}")
         return 0
+    reports = []
+    for name in names:
+        report = bench_service(select_engine(name), params, args)
+        print_report(report, args.workers)
+        stem = f"bench-{report['engine']['name']}{suffix}"
+        write_report(report, args.out, stem)
+        for path in draw_plots(
+            report, report["engine"][f"hashes_per_second_{args.workers}_threads"], args.out, stem
+        ):
+            print(f"wrote {path}")
+        reports.append(report)
+    if len(reports) > 1:
+        print_comparison(reports)
+    return 0
+
+
+def bench_service(engine: Engine, params: ScryptParams, args: argparse.Namespace) -> dict[str, Any]:
+    """One engine alone, then a node on it over HTTP: concurrencies, overload, memory."""
     concurrencies = [int(c) for c in args.concurrency.split(",")]
-    engine = select_engine(args.engine)
     progress(f"engine {engine.name} alone on 1 and {args.workers} threads")
     raw_one = measure_engine(engine, params, threads=1, seconds=args.seconds)
     raw_all = measure_engine(engine, params, threads=args.workers, seconds=args.seconds)
-    allowed = allowed_json(params)
     report: dict[str, Any] = {
         "params": {"N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen},
         "workers": args.workers,
@@ -89,13 +110,17 @@ def run_bench(args: argparse.Namespace) -> int:
         "http": [],
     }
     server = LocalServer(
-        engine=engine.name, workers=args.workers, allowed_params=allowed, rules="", log_level="WARNING"
+        engine=engine.name,
+        workers=args.workers,
+        allowed_params=allowed_json(params),
+        rules="",
+        log_level="WARNING",
     )
     with server:
         rss_start = server.rss_bytes()
         served = 0
         for concurrency in concurrencies:
-            progress(f"HTTP at concurrency {concurrency} for {args.seconds:.0f} s")
+            progress(f"{engine.name} over HTTP at concurrency {concurrency} for {args.seconds:.0f} s")
             figure = asyncio.run(closed_loop(server.url, params, concurrency, args.seconds))
             served += figure.ok + figure.rejected
             report["http"].append(figure.summary())
@@ -115,12 +140,25 @@ def run_bench(args: argparse.Namespace) -> int:
             "start_mib": rss_start >> 20,
             "end_mib": server.rss_bytes() >> 20,
         }
-    print_report(report, args.workers)
-    stem = f"bench-{engine.name}{suffix}"
-    write_report(report, args.out, stem)
-    for path in draw_plots(report, raw_all.hashes_per_second, args.out, stem):
-        print(f"wrote {path}")
-    return 0
+    return report
+
+
+def print_comparison(reports: list[dict[str, Any]]) -> None:
+    """Each engine's HTTP throughput and latency as a ratio to the last engine's, same run."""
+    base = reports[-1]
+    base_rows = {row["concurrency"]: row for row in base["http"]}
+    print(f"\ncompared with {base['engine']['name']} in the same run")
+    print(f"{'engine':<18}{'clients':>8}{'ok/s':>9}{'x base':>8}{'p50 ms':>9}{'base p50':>10}")
+    for report in reports[:-1]:
+        for row in report["http"]:
+            other = base_rows.get(row["concurrency"])
+            if other is None:
+                continue
+            ratio = row["ok_per_second"] / other["ok_per_second"] if other["ok_per_second"] else float("nan")
+            print(
+                f"{report['engine']['name']:<18}{row['concurrency']:>8}{row['ok_per_second']:>9.1f}"
+                f"{ratio:>8.2f}{row['p50_ms']:>9.1f}{other['p50_ms']:>10.1f}"
+            )
 
 
 def print_report(report: dict[str, Any], workers: int) -> None:

@@ -86,17 +86,24 @@ def available_engines() -> list[Engine]:
     return engines
 
 
-def list_engines(seconds: float, params: ScryptParams = PICL_PARAMS) -> None:
-    """Print each available engine with its self-test result and a quick hashes/s on one thread."""
-    print(f"{'engine':<18}{'lanes':>6}{'self-test':>11}{'hashes/s':>11}{'1 hash ms':>11}")
+def list_engines(seconds: float, threads: list[int], params: ScryptParams = PICL_PARAMS) -> None:
+    """Print each available engine: self-test, hashes/s on each thread count, ratio to libsodium."""
+    header = "".join(f"{f'{t} thr h/s':>12}{'x sodium':>9}" for t in threads)
+    print(f"{'engine':<18}{'lanes':>6}{'self-test':>11}{header}{'1 hash ms':>11}")
+    rows = []
     for engine in available_engines():
         try:
             self_test(engine)
             verdict = "pass"
         except Exception as exc:
             verdict = f"FAIL ({exc})"
-        figure = measure_engine(engine, params, threads=1, seconds=seconds)
-        print(
-            f"{engine.name:<18}{engine.lanes:>6}{verdict:>11}"
-            f"{figure.hashes_per_second:>11.1f}{figure.single_hash_ms:>11.1f}"
-        )
+        figures = [measure_engine(engine, params, threads=t, seconds=seconds) for t in threads]
+        rows.append((engine, verdict, figures))
+    base = {f.threads: f.hashes_per_second for e, _, fs in rows if e.name == "libsodium" for f in fs}
+    for engine, verdict, figures in rows:
+        cells = "".join(f"{f.hashes_per_second:>12.1f}{_ratio(f, base):>9.2f}" for f in figures)
+        print(f"{engine.name:<18}{engine.lanes:>6}{verdict:>11}{cells}{figures[0].single_hash_ms:>11.1f}")
+
+
+def _ratio(figure: EngineFigure, base: dict[int, float]) -> float:
+    return figure.hashes_per_second / base[figure.threads] if figure.threads in base else float("nan")
