@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seconds", type=float, default=1.0, help="measuring time per engine and thread count"
     )
     engines.add_argument("--threads", default="1", help="comma-separated thread counts (default: 1)")
+    engines.add_argument("--tiny", action="store_true", help="N=1024 instead of the production parameters")
 
     bench = commands.add_parser("bench", help="measure the engine and the service over HTTP")
     from scrypt_helper.bench.cli import add_bench_arguments
@@ -110,9 +111,11 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
 
 def cmd_engines(args: argparse.Namespace) -> int:
+    from scrypt_helper.bench.cli import TINY_PARAMS
     from scrypt_helper.bench.engine import list_engines
 
-    list_engines(seconds=args.seconds, threads=[int(t) for t in args.threads.split(",")])
+    params = TINY_PARAMS if args.tiny else PICL_PARAMS
+    list_engines(seconds=args.seconds, threads=[int(t) for t in args.threads.split(",")], params=params)
     return 0
 
 

@@ -69,3 +69,15 @@ def test_serve_refuses_to_start_when_the_self_test_fails(monkeypatch, capsys):
     monkeypatch.setattr("scrypt_helper.server.serve_node", pytest.fail)
     assert cli.main(["serve", "--engine", "libsodium", "--port", "0"]) == 1
     assert "refusing to serve" in capsys.readouterr().err
+
+
+def test_engines_lists_every_engine_that_runs_here_with_its_self_test():
+    done = scrypt_helper("engines", "--tiny", "--seconds", "0.1", "--threads", "1,2")
+    assert done.returncode == 0, done.stderr
+    lines = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:]}
+    assert {"libsodium", "hashlib"} <= set(lines)
+    for name in ("native", "native-portable"):
+        if name in lines:  # present wherever the kernel was built
+            assert lines[name][2] == "pass"
+    assert lines["libsodium"][2] == "pass"
+    assert lines["libsodium"][4] == "1.00"
