@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -76,8 +77,8 @@ def test_engines_lists_every_engine_that_runs_here_with_its_self_test():
     assert done.returncode == 0, done.stderr
     lines = {line.split()[0]: line.split() for line in done.stdout.splitlines()[1:]}
     assert {"libsodium", "hashlib"} <= set(lines)
-    for name in ("native", "native-portable"):
-        if name in lines:  # present wherever the kernel was built
-            assert lines[name][2] == "pass"
+    if importlib.util.find_spec("scrypt_helper._native") is not None:  # the kernel was built
+        assert lines["native"][2] == "pass"
+        assert lines["native-portable"][2] == "pass"
     assert lines["libsodium"][2] == "pass"
     assert lines["libsodium"][4] == "1.00"
