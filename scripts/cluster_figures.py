@@ -11,6 +11,7 @@ import time
 
 import httpx
 
+from scrypt_helper.bench.http import random_body
 from scrypt_helper.cluster import LoadResult, LocalCluster, LocalNginx, run_load
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
@@ -27,17 +28,6 @@ before vs during the kill; the time a SIGTERMed node takes to drain, and request
 """
 
 SMALL = ScryptParams(salt=b"scrypt-helper-figures", n=1024, r=8, p=1, buflen=32)
-
-
-def body(params: ScryptParams) -> dict[str, object]:
-    return {
-        "input": os.urandom(32).hex(),
-        "salt": params.salt.decode(),
-        "N": params.n,
-        "r": params.r,
-        "p": params.p,
-        "buflen": params.buflen,
-    }
 
 
 def ms(seconds: float) -> str:
@@ -63,7 +53,7 @@ async def measure(args: argparse.Namespace) -> None:
         return asyncio.ensure_future(
             run_load(
                 url,
-                lambda: body(params),
+                lambda: random_body(params),
                 concurrency=args.concurrency,
                 duration=duration,
                 max_requests=1_000_000,

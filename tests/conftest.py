@@ -23,18 +23,6 @@ def allowed_json(*sets: ScryptParams) -> str:
     )
 
 
-def body_for(params: ScryptParams, data: bytes) -> dict[str, object]:
-    """A valid POST body."""
-    return {
-        "input": data.hex(),
-        "salt": params.salt.decode(),
-        "N": params.n,
-        "r": params.r,
-        "p": params.p,
-        "buflen": params.buflen,
-    }
-
-
 def local_node(**flags: object) -> LocalServer:
     """A LocalServer without rate-limit rules unless the test gives some."""
     return LocalServer(**{"rules": "", **flags})

@@ -45,12 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_flags(serve)
 
     hash_ = commands.add_parser("hash", help="compute one scrypt locally and print its hex output")
-    hash_.add_argument("input", help="the input, in hex")
-    hash_.add_argument("--salt", default=PICL_PARAMS.salt.decode(), help="salt (UTF-8)")
-    hash_.add_argument("-N", type=int, default=PICL_PARAMS.n, help="CPU/memory cost (power of two)")
-    hash_.add_argument("-r", type=int, default=PICL_PARAMS.r, help="block size")
-    hash_.add_argument("-p", type=int, default=PICL_PARAMS.p, help="parallelism")
-    hash_.add_argument("--buflen", type=int, default=PICL_PARAMS.buflen, help="output bytes")
+    add_hash_arguments(hash_)
     hash_.add_argument("--engine", default="auto", help="engine name or auto")
 
     engines = commands.add_parser("engines", help="list the engines that run here, with a quick speed")
@@ -81,10 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_hash_arguments(parser: argparse.ArgumentParser) -> None:
+    """The hex input and the scrypt parameters (default: the Firefox Accounts set)."""
+    parser.add_argument("input", help="the input, in hex")
+    parser.add_argument("--salt", default=PICL_PARAMS.salt.decode(), help="salt (UTF-8)")
+    parser.add_argument("-N", type=int, default=PICL_PARAMS.n, help="CPU/memory cost (power of two)")
+    parser.add_argument("-r", type=int, default=PICL_PARAMS.r, help="block size")
+    parser.add_argument("-p", type=int, default=PICL_PARAMS.p, help="parallelism")
+    parser.add_argument("--buflen", type=int, default=PICL_PARAMS.buflen, help="output bytes")
+
+
+def hash_arguments(args: argparse.Namespace) -> tuple[bytes, ScryptParams]:
+    """The input and parameters given to ``add_hash_arguments``; ValueError when invalid."""
+    params = ScryptParams(salt=args.salt.encode(), n=args.N, r=args.r, p=args.p, buflen=args.buflen)
+    return bytes.fromhex(args.input), params
+
+
 def cmd_hash(args: argparse.Namespace) -> int:
     try:
-        data = bytes.fromhex(args.input)
-        params = ScryptParams(salt=args.salt.encode(), n=args.N, r=args.r, p=args.p, buflen=args.buflen)
+        data, params = hash_arguments(args)
     except ValueError as exc:
         print(f"scrypt-helper hash: {exc}", file=sys.stderr)
         return 2

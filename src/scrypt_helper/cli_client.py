@@ -9,20 +9,14 @@ import argparse
 import getpass
 import sys
 
-from scrypt_helper.engines import ScryptParams
-from scrypt_helper.engines.vectors import PICL_PARAMS
-
 
 def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``client`` and ``stretch`` on the ``scrypt-helper`` subcommand parsers."""
+    from scrypt_helper.cli import add_hash_arguments
+
     client = commands.add_parser("client", help="ask a helper node for one scrypt and print its hex output")
-    client.add_argument("input", help="the input, in hex")
+    add_hash_arguments(client)
     client.add_argument("--url", required=True, help="the helper, e.g. http://127.0.0.1:8080")
-    client.add_argument("--salt", default=PICL_PARAMS.salt.decode(), help="salt (UTF-8)")
-    client.add_argument("-N", type=int, default=PICL_PARAMS.n, help="CPU/memory cost (power of two)")
-    client.add_argument("-r", type=int, default=PICL_PARAMS.r, help="block size")
-    client.add_argument("-p", type=int, default=PICL_PARAMS.p, help="parallelism")
-    client.add_argument("--buflen", type=int, default=PICL_PARAMS.buflen, help="output bytes")
     client.add_argument(
         "--fallback", action="store_true", help="compute locally when the helper does not answer"
     )
@@ -47,13 +41,14 @@ def _fail(command: str, exc: Exception) -> int:
 
 def cmd_client(args: argparse.Namespace) -> int:
     """Print the helper's answer for the hex input."""
+    from scrypt_helper.cli import hash_arguments
+    from scrypt_helper.client import Client, ClientError
+
     try:
-        data = bytes.fromhex(args.input)
-        params = ScryptParams(salt=args.salt.encode(), n=args.N, r=args.r, p=args.p, buflen=args.buflen)
+        data, params = hash_arguments(args)
     except ValueError as exc:
         print(f"scrypt-helper client: {exc}", file=sys.stderr)
         return 2
-    from scrypt_helper.client import Client, ClientError
 
     try:
         with Client(args.url, params=params, deadline=args.deadline, fallback=args.fallback) as client:

@@ -31,6 +31,7 @@ import httpx
 from scrypt_helper import __version__
 from scrypt_helper.engines import Engine, ScryptParams, select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
+from scrypt_helper.protocol import request_body
 
 __all__ = [
     "AsyncClient",
@@ -245,32 +246,26 @@ class _ClientBase:
         self,
         url: str | None,
         *,
-        params: ScryptParams,
-        connect_timeout: float,
-        read_timeout: float,
-        deadline: float,
-        max_attempts: int,
-        fallback: bool,
+        params: ScryptParams = PICL_PARAMS,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 10.0,
+        deadline: float = 30.0,
+        max_attempts: int = 5,
+        fallback: bool = True,
     ) -> None:
         self._options = _Options(params, connect_timeout, read_timeout, deadline, max_attempts, fallback)
         if url is not None:
             _check_url(url)
         self.url = url
+        self._http = None if url is None else self._connect(url)
+
+    def _connect(self, url: str) -> httpx.Client | httpx.AsyncClient:
+        """The HTTP connection pool for ``url``."""
+        raise NotImplementedError
 
     @property
     def params(self) -> ScryptParams:
         return self._options.params
-
-    def _body(self, data: bytes) -> dict[str, object]:
-        params = self._options.params
-        return {
-            "input": data.hex(),
-            "salt": params.salt.decode(),
-            "N": params.n,
-            "r": params.r,
-            "p": params.p,
-            "buflen": params.buflen,
-        }
 
     def _give_up(self, reason: str | None) -> None:
         """Raise HelperUnavailable, or (fallback) log why the hash is computed here (None: no URL)."""
@@ -283,27 +278,10 @@ class _ClientBase:
 class Client(_ClientBase):
     """Blocking client; ``url=None`` computes every hash locally (or raises with ``fallback=False``)."""
 
-    def __init__(
-        self,
-        url: str | None,
-        *,
-        params: ScryptParams = PICL_PARAMS,
-        connect_timeout: float = 2.0,
-        read_timeout: float = 10.0,
-        deadline: float = 30.0,
-        max_attempts: int = 5,
-        fallback: bool = True,
-    ) -> None:
-        super().__init__(
-            url,
-            params=params,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            deadline=deadline,
-            max_attempts=max_attempts,
-            fallback=fallback,
-        )
-        self._http = None if url is None else httpx.Client(base_url=url, headers=_HEADERS)
+    _http: httpx.Client | None
+
+    def _connect(self, url: str) -> httpx.Client:
+        return httpx.Client(base_url=url, headers=_HEADERS)
 
     def hash(self, data: bytes) -> bytes:
         """scrypt of ``data`` with this client's parameters, from the helper or computed here."""
@@ -311,7 +289,7 @@ class Client(_ClientBase):
         if self._http is None:
             self._give_up(None)
             return local_hash(self.params, data)
-        body = self._body(data)
+        body = request_body(self.params, data)
         attempts = _Attempts(self._options)
         while True:
             try:
@@ -343,27 +321,10 @@ class Client(_ClientBase):
 class AsyncClient(_ClientBase):
     """asyncio client; local computation runs in a thread so the event loop stays free."""
 
-    def __init__(
-        self,
-        url: str | None,
-        *,
-        params: ScryptParams = PICL_PARAMS,
-        connect_timeout: float = 2.0,
-        read_timeout: float = 10.0,
-        deadline: float = 30.0,
-        max_attempts: int = 5,
-        fallback: bool = True,
-    ) -> None:
-        super().__init__(
-            url,
-            params=params,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            deadline=deadline,
-            max_attempts=max_attempts,
-            fallback=fallback,
-        )
-        self._http = None if url is None else httpx.AsyncClient(base_url=url, headers=_HEADERS)
+    _http: httpx.AsyncClient | None
+
+    def _connect(self, url: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=url, headers=_HEADERS)
 
     async def hash(self, data: bytes) -> bytes:
         """scrypt of ``data`` with this client's parameters, from the helper or computed here."""
@@ -371,7 +332,7 @@ class AsyncClient(_ClientBase):
         if self._http is None:
             self._give_up(None)
             return await asyncio.to_thread(local_hash, self.params, data)
-        body = self._body(data)
+        body = request_body(self.params, data)
         attempts = _Attempts(self._options)
         while True:
             try:

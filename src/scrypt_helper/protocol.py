@@ -38,6 +38,18 @@ class Job:
         return f"Job(params={self.params!r}, data=<{len(self.data)} bytes>)"
 
 
+def request_body(params: ScryptParams, data: bytes) -> dict[str, object]:
+    """The JSON object a client posts to ask for scrypt(data, params): the inverse of parse_request."""
+    return {
+        "input": data.hex(),
+        "salt": params.salt.decode(),
+        "N": params.n,
+        "r": params.r,
+        "p": params.p,
+        "buflen": params.buflen,
+    }
+
+
 def parse_request(body: bytes, allowed: Sequence[ScryptParams]) -> Job:
     """Validate a raw body; raise ``errors.ApiError`` (a 400) on any fault."""
     document = _load_json(body)

@@ -20,7 +20,8 @@ import pytest
 from scrypt_helper.cluster import LoadResult, LocalCluster, find_nginx, metric_value, run_load
 from scrypt_helper.engines.vectors import PICL, PICL_PARAMS
 from scrypt_helper.launcher import LocalRedis
-from tests.conftest import SMALL, allowed_json, body_for
+from scrypt_helper.protocol import request_body
+from tests.conftest import SMALL, allowed_json
 
 pytestmark = [
     pytest.mark.skipif(find_nginx() is None, reason="nginx is not installed (apt-get install nginx)"),
@@ -61,7 +62,7 @@ def healthy(cluster: LocalCluster) -> LocalCluster:
 
 
 def small_body() -> dict[str, object]:
-    return body_for(SMALL, os.urandom(32))
+    return request_body(SMALL, os.urandom(32))
 
 
 def load(cluster: LocalCluster, duration: float) -> asyncio.Task[LoadResult]:
@@ -97,11 +98,11 @@ async def wait_until(predicate, timeout: float, what: str) -> None:
 def test_known_answers_through_nginx_and_a_clean_access_log(healthy: LocalCluster):
     with httpx.Client(base_url=healthy.url, headers=LOAD_HEADERS, timeout=30) as client:
         for answer in PICL:
-            response = client.post("/", json=body_for(answer.params, answer.password))
+            response = client.post("/", json=request_body(answer.params, answer.password))
             assert response.status_code == 200, response.text
             assert response.json() == {"output": answer.output.hex()}
             assert response.headers["cache-control"] == "no-store"
-        small = client.post("/", json=body_for(SMALL, b"\x01" * 32))
+        small = client.post("/", json=request_body(SMALL, b"\x01" * 32))
         assert small.status_code == 200
         assert len(bytes.fromhex(small.json()["output"])) == SMALL.buflen
         assert client.get("/").text == "OK"

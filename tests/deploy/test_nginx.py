@@ -19,7 +19,8 @@ import pytest
 
 from scrypt_helper.cluster import NGINX_DIR, LocalNginx, find_nginx, nginx_test
 from scrypt_helper.launcher import free_port
-from tests.conftest import SMALL, allowed_json, body_for, local_node
+from scrypt_helper.protocol import request_body
+from tests.conftest import SMALL, allowed_json, local_node
 
 NGINX = find_nginx()
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
@@ -165,7 +166,7 @@ def test_the_production_config_terminates_tls_and_proxies(production_nginx, tmp_
 
     url = f"https://127.0.0.1:{https_port}"
     with httpx.Client(base_url=url, verify=False, timeout=10) as client:  # noqa: S501 - self-signed test cert
-        answer = client.post("/", json=body_for(SMALL, b"\x02" * 32))
+        answer = client.post("/", json=request_body(SMALL, b"\x02" * 32))
         assert answer.status_code == 200
         assert answer.headers["strict-transport-security"].startswith("max-age=63072000")
         assert client.get("/metrics").status_code == 404
@@ -182,7 +183,7 @@ def test_nginx_refusals_are_json_like_the_service():
         too_big = httpx.post(nginx.url + "/", content=b"x" * 9000)
         assert too_big.status_code == 413
         assert too_big.json()["errno"] == 113
-        unavailable = httpx.post(nginx.url + "/", json=body_for(SMALL, b"\x03"))
+        unavailable = httpx.post(nginx.url + "/", json=request_body(SMALL, b"\x03"))
         assert unavailable.status_code == 503
         assert unavailable.json() == {
             "code": 503,
@@ -191,7 +192,7 @@ def test_nginx_refusals_are_json_like_the_service():
             "message": "Service unavailable: no node answered",
         }
         assert unavailable.headers["retry-after"] == "1"
-        statuses = [httpx.post(nginx.url + "/", json=body_for(SMALL, b"\x03")) for _ in range(3)]
+        statuses = [httpx.post(nginx.url + "/", json=request_body(SMALL, b"\x03")) for _ in range(3)]
         limited = [r for r in statuses if r.status_code == 429]
         assert limited, [r.status_code for r in statuses]
         assert limited[0].json()["errno"] == 114

@@ -9,7 +9,8 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import SMALL, allowed_json, body_for, local_node
+from scrypt_helper.protocol import request_body
+from tests.conftest import SMALL, allowed_json, local_node
 
 API_KEY = "0123456789abcdef0123"
 
@@ -19,7 +20,7 @@ def node(**flags: object):
 
 
 def scrypt(url: str, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(url + "/", json=body_for(SMALL, b"\x01"), headers=headers or {})
+    return httpx.post(url + "/", json=request_body(SMALL, b"\x01"), headers=headers or {})
 
 
 def metric(url: str, name: str) -> float:

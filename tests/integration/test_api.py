@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from scrypt_helper.engines.vectors import PICL, PICL_PARAMS
-from tests.conftest import SMALL, body_for
+from scrypt_helper.protocol import request_body
+from tests.conftest import SMALL
 
 
 def post(server, payload: object, **kwargs: object) -> httpx.Response:
@@ -32,7 +33,7 @@ def assert_error(response: httpx.Response, status: int, errno: int, message: str
 
 @pytest.mark.parametrize("vector", PICL, ids=["known-1", "known-2"])
 def test_known_answers(server, vector):
-    response = post(server, body_for(PICL_PARAMS, vector.password))
+    response = post(server, request_body(PICL_PARAMS, vector.password))
     assert response.status_code == 200
     assert response.json() == {"output": vector.output.hex()}
     assert response.headers["content-type"] == "application/json"
@@ -41,7 +42,7 @@ def test_known_answers(server, vector):
 
 def test_original_clients_form_with_digit_strings_and_upper_case_hex(server):
     vector = PICL[1]
-    payload = {**body_for(PICL_PARAMS, vector.password), "N": "65536", "r": "8", "p": "1", "buflen": "32"}
+    payload = {**request_body(PICL_PARAMS, vector.password), "N": "65536", "r": "8", "p": "1", "buflen": "32"}
     payload["input"] = payload["input"].upper()
     assert post(server, payload).json()["output"] == vector.output.hex()
 
@@ -50,7 +51,7 @@ def test_random_inputs_match_hashlib(server):
     for size in (1, 32, 256):
         data = os.urandom(size)
         expected = hashlib.scrypt(data, salt=SMALL.salt, n=SMALL.n, r=SMALL.r, p=SMALL.p, dklen=SMALL.buflen)
-        assert post(server, body_for(SMALL, data)).json() == {"output": expected.hex()}
+        assert post(server, request_body(SMALL, data)).json() == {"output": expected.hex()}
 
 
 def test_get_root_is_the_original_health_check(server):
@@ -60,7 +61,7 @@ def test_get_root_is_the_original_health_check(server):
 
 @pytest.mark.parametrize("key", ["input", "salt", "N", "r", "p", "buflen"])
 def test_missing_key(server, key):
-    payload = body_for(SMALL, b"\x01")
+    payload = request_body(SMALL, b"\x01")
     del payload[key]
     assert_error(post(server, payload), 400, 108, f"Missing parameter in request body: {key}")
 
@@ -83,7 +84,7 @@ def test_missing_key(server, key):
     ],
 )
 def test_invalid_parameter(server, key, value):
-    payload = {**body_for(SMALL, b"\x01"), key: value}
+    payload = {**request_body(SMALL, b"\x01"), key: value}
     assert_error(post(server, payload), 400, 107, f"Invalid parameter in request body: {key}")
 
 
@@ -95,7 +96,7 @@ def test_invalid_json(server, raw):
 
 
 def test_oversized_body_is_413_whether_declared_or_streamed(server):
-    big = json.dumps({**body_for(SMALL, b"\x01"), "pad": "x" * 5000}).encode()
+    big = json.dumps({**request_body(SMALL, b"\x01"), "pad": "x" * 5000}).encode()
     assert_error(post(server, big), 413, 113)
 
     def chunks():
@@ -121,7 +122,7 @@ def test_security_headers_and_no_server_banner(server):
     for response in (
         httpx.get(server.url + "/"),
         post(server, b"{}"),
-        post(server, body_for(SMALL, b"\x01")),
+        post(server, request_body(SMALL, b"\x01")),
     ):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert "server" not in response.headers
@@ -141,7 +142,7 @@ def test_cors_preflight_and_post_from_a_browser(server):
     assert preflight.headers["access-control-allow-origin"] == "*"
     assert "POST" in preflight.headers["access-control-allow-methods"]
     assert "access-control-allow-credentials" not in preflight.headers
-    response = post(server, body_for(SMALL, b"\x01"), headers={"Origin": origin})
+    response = post(server, request_body(SMALL, b"\x01"), headers={"Origin": origin})
     assert response.headers["access-control-allow-origin"] == "*"
 
 
@@ -161,7 +162,7 @@ def test_dockerflow_endpoints(server):
 
 
 def test_metrics_count_requests_and_hashes(server):
-    post(server, body_for(SMALL, b"\x02"))
+    post(server, request_body(SMALL, b"\x02"))
     post(server, b"[]")
     text = httpx.get(server.url + "/metrics").text
     assert 'scrypt_helper_requests_total{method="POST",route="/",status="200"}' in text
@@ -182,7 +183,7 @@ async def test_many_concurrent_clients_all_get_their_own_answer(server):
     inputs = [os.urandom(16) for _ in range(40)]
 
     async def one(client: httpx.AsyncClient, data: bytes) -> str:
-        response = await client.post("/", json=body_for(SMALL, data))
+        response = await client.post("/", json=request_body(SMALL, data))
         assert response.status_code == 200
         return response.json()["output"]
 

@@ -20,7 +20,8 @@ from scrypt_helper.client import AsyncClient, Client, HelperError, HelperUnavail
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper.launcher import LocalServer, free_port
-from tests.conftest import SMALL, allowed_json, body_for, local_node
+from scrypt_helper.protocol import request_body
+from tests.conftest import SMALL, allowed_json, local_node
 
 EMAIL = "andré@example.org"
 PASSWORD = "pässwörd"  # noqa: S105 - the published test vector
@@ -95,7 +96,7 @@ def nodes() -> Iterator[dict[str, LocalServer]]:
             stack.callback(node.stop)
         with ThreadPoolExecutor(len(servers)) as pool:
             list(pool.map(LocalServer.start, servers.values()))
-        httpx.post(servers["blocking"].url + "/", json=body_for(SMALL, b"first"))  # its one allowed hash
+        httpx.post(servers["blocking"].url + "/", json=request_body(SMALL, b"first"))  # its one allowed hash
         yield servers
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import SMALL, allowed_json, body_for, local_node
+from scrypt_helper.protocol import request_body
+from tests.conftest import SMALL, allowed_json, local_node
 
 
 def open_slow_connections(port: int, count: int) -> list[socket.socket]:
@@ -26,7 +27,7 @@ def test_slow_clients_do_not_stop_a_normal_client_and_are_cut_off():
         slow = open_slow_connections(node.port, 200)
         try:
             began = time.perf_counter()
-            response = httpx.post(node.url + "/", json=body_for(SMALL, b"\x01"), timeout=10)
+            response = httpx.post(node.url + "/", json=request_body(SMALL, b"\x01"), timeout=10)
             assert response.status_code == 200
             assert time.perf_counter() - began < 2.0
             time.sleep(2.5)

@@ -8,15 +8,18 @@ import os
 
 import httpx
 
-from tests.conftest import SMALL, allowed_json, body_for, local_node
+from scrypt_helper.protocol import request_body
+from tests.conftest import SMALL, allowed_json, local_node
 
 
 def test_no_input_or_output_in_logs_even_at_debug():
     inputs = [os.urandom(32) for _ in range(3)]
     bad_input = os.urandom(20).hex()
     with local_node(engine="hashlib", log_level="DEBUG", allowed_params=allowed_json(SMALL)) as node:
-        outputs = [httpx.post(node.url + "/", json=body_for(SMALL, data)).json()["output"] for data in inputs]
-        httpx.post(node.url + "/", json={**body_for(SMALL, b"\x01"), "input": bad_input, "N": 7})
+        outputs = [
+            httpx.post(node.url + "/", json=request_body(SMALL, data)).json()["output"] for data in inputs
+        ]
+        httpx.post(node.url + "/", json={**request_body(SMALL, b"\x01"), "input": bad_input, "N": 7})
         httpx.post(node.url + "/", content=b'{"input": "' + bad_input.encode() + b'", "salt": ')
         httpx.get(node.url + "/__heartbeat__")
     logs = node.logs()

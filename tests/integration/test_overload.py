@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from tests.conftest import allowed_json, body_for, local_node
+from scrypt_helper.protocol import request_body
+from tests.conftest import allowed_json, local_node
 
 # The production set (a hash takes a noticeable time), one worker: easy to overload.
 PICL_ONLY = allowed_json(PICL_PARAMS)
@@ -25,7 +26,7 @@ def metric(text: str, name: str) -> float:
 
 async def timed_post(client: httpx.AsyncClient, **kwargs: object) -> tuple[int, float, httpx.Response]:
     began = time.perf_counter()
-    response = await client.post("/", json=body_for(PICL_PARAMS, os.urandom(32)), **kwargs)
+    response = await client.post("/", json=request_body(PICL_PARAMS, os.urandom(32)), **kwargs)
     return response.status_code, time.perf_counter() - began, response
 
 

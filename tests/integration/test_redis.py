@@ -7,7 +7,8 @@ import time
 
 import httpx
 
-from tests.conftest import SMALL, allowed_json, body_for, local_node
+from scrypt_helper.protocol import request_body
+from tests.conftest import SMALL, allowed_json, local_node
 
 
 def node(redis_url: str, rules: str):
@@ -15,7 +16,7 @@ def node(redis_url: str, rules: str):
 
 
 def scrypt(url: str) -> int:
-    return httpx.post(url + "/", json=body_for(SMALL, b"\x01"), timeout=10).status_code
+    return httpx.post(url + "/", json=request_body(SMALL, b"\x01"), timeout=10).status_code
 
 
 def redis_up(url: str) -> float:
@@ -82,7 +83,7 @@ def test_fail_closed_refuses_while_redis_is_down(redis_server):
     ) as a:
         assert scrypt(a.url) == 200
         redis_server.stop()
-        response = httpx.post(a.url + "/", json=body_for(SMALL, b"\x01"))
+        response = httpx.post(a.url + "/", json=request_body(SMALL, b"\x01"))
         assert response.status_code == 503
         assert response.json()["errno"] == 201
         assert "retry-after" in response.headers

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from tests.conftest import allowed_json, body_for, local_node
+from scrypt_helper.protocol import request_body
+from tests.conftest import allowed_json, local_node
 
 
 async def test_sigterm_answers_every_request_in_flight_then_exits_cleanly():
@@ -26,7 +27,7 @@ async def test_sigterm_answers_every_request_in_flight_then_exits_cleanly():
     try:
         async with httpx.AsyncClient(base_url=node.url, timeout=60) as client:
             jobs = [
-                asyncio.ensure_future(client.post("/", json=body_for(PICL_PARAMS, os.urandom(32))))
+                asyncio.ensure_future(client.post("/", json=request_body(PICL_PARAMS, os.urandom(32))))
                 for _ in range(6)
             ]
             while (await client.get("/__heartbeat__")).json()["details"]["node"]["in_flight"] == 0:

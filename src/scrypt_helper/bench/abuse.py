@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from scrypt_helper.bench.flood import Flood, prepared_request
-from scrypt_helper.bench.http import closed_loop, request_body
+from scrypt_helper.bench.http import closed_loop, random_body
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.launcher import LocalRedis, LocalServer
 
@@ -43,7 +43,7 @@ def measure_flood(params: ScryptParams, allowed: str, args: argparse.Namespace) 
     ) as node:
         progress(f"normal client alone for {args.seconds:.0f} s")
         alone = asyncio.run(closed_loop(node.url, params, 1, args.seconds, headers=normal_users()))
-        request = prepared_request(node.host, node.port, json.dumps(request_body(params)).encode(), FLOODER)
+        request = prepared_request(node.host, node.port, json.dumps(random_body(params)).encode(), FLOODER)
         progress(f"flood from one address ({args.flood_connections} connections) beside the normal client")
         flood = Flood(node.host, node.port, request, connections=args.flood_connections, seconds=args.seconds)
         flood.start()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from scrypt_helper.engines import ScryptParams
+from scrypt_helper.protocol import request_body
 
 
 @dataclass
@@ -54,15 +55,9 @@ def percentile(values: list[float], pct: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[min(98, max(0, round(pct) - 1))]
 
 
-def request_body(params: ScryptParams) -> dict[str, object]:
-    return {
-        "input": os.urandom(32).hex(),
-        "salt": params.salt.decode(),
-        "N": params.n,
-        "r": params.r,
-        "p": params.p,
-        "buflen": params.buflen,
-    }
+def random_body(params: ScryptParams) -> dict[str, object]:
+    """A request for a fresh random 32-byte input."""
+    return request_body(params, os.urandom(32))
 
 
 async def closed_loop(
@@ -87,7 +82,7 @@ async def closed_loop(
                 began = time.perf_counter()
                 try:
                     extra = headers() if headers else None
-                    response = await client.post("/", json=request_body(params), headers=extra)
+                    response = await client.post("/", json=random_body(params), headers=extra)
                 except httpx.HTTPError:
                     figure.failed += 1
                     continue
@@ -114,7 +109,7 @@ async def send_requests(url: str, params: ScryptParams, count: int, concurrency:
 
         async def one() -> bool:
             async with semaphore:
-                response = await client.post("/", json=request_body(params))
+                response = await client.post("/", json=random_body(params))
                 return response.status_code == 200
 
         return sum(await asyncio.gather(*(one() for _ in range(count))))

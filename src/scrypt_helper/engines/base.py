@@ -64,6 +64,19 @@ class HashContext(abc.ABC):
         self.wipe()
 
 
+class SingleHashContext(HashContext):
+    """A context for libraries that compute one hash per call: a batch is a loop."""
+
+    lanes = 1
+
+    @abc.abstractmethod
+    def hash_one(self, params: ScryptParams, data: bytes) -> bytes:
+        """scrypt of one input (releasing the GIL)."""
+
+    def hash_batch(self, params: ScryptParams, inputs: Sequence[bytes]) -> list[bytes]:
+        return [self.hash_one(params, data) for data in inputs]
+
+
 class Engine(abc.ABC):
     """A scrypt implementation; ``open_context`` gives each worker its own state."""
 

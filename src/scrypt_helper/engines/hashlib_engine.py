@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 
-from scrypt_helper.engines.base import Engine, EngineUnavailable, HashContext, ScryptParams
+from scrypt_helper.engines.base import Engine, EngineUnavailable, HashContext, ScryptParams, SingleHashContext
 
 # OpenSSL refuses work over maxmem; hashlib caps the argument at INT_MAX.
 _MAXMEM_CAP = 2**31 - 1
@@ -17,22 +16,17 @@ def maxmem_for(params: ScryptParams) -> int:
     return min(need, _MAXMEM_CAP)
 
 
-class _HashlibContext(HashContext):
-    lanes = 1
-
-    def hash_batch(self, params: ScryptParams, inputs: Sequence[bytes]) -> list[bytes]:
-        return [
-            hashlib.scrypt(
-                data,
-                salt=params.salt,
-                n=params.n,
-                r=params.r,
-                p=params.p,
-                dklen=params.buflen,
-                maxmem=maxmem_for(params),
-            )
-            for data in inputs
-        ]
+class _HashlibContext(SingleHashContext):
+    def hash_one(self, params: ScryptParams, data: bytes) -> bytes:
+        return hashlib.scrypt(
+            data,
+            salt=params.salt,
+            n=params.n,
+            r=params.r,
+            p=params.p,
+            dklen=params.buflen,
+            maxmem=maxmem_for(params),
+        )
 
 
 class HashlibEngine(Engine):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from scrypt_helper.engines.base import Engine, EngineUnavailable, HashContext, ScryptParams
+from scrypt_helper.engines.base import Engine, EngineUnavailable, HashContext, ScryptParams, SingleHashContext
 from scrypt_helper.engines.hashlib_engine import maxmem_for
 
 try:
@@ -13,23 +11,18 @@ except ImportError:  # pragma: no cover - PyNaCl is a required dependency
     _nacl = None
 
 
-class _LibsodiumContext(HashContext):
-    lanes = 1
-
-    def hash_batch(self, params: ScryptParams, inputs: Sequence[bytes]) -> list[bytes]:
+class _LibsodiumContext(SingleHashContext):
+    def hash_one(self, params: ScryptParams, data: bytes) -> bytes:
         assert _nacl is not None
-        return [
-            _nacl.crypto_pwhash_scryptsalsa208sha256_ll(
-                bytes(data),
-                params.salt,
-                params.n,
-                params.r,
-                params.p,
-                dklen=params.buflen,
-                maxmem=maxmem_for(params),
-            )
-            for data in inputs
-        ]
+        return _nacl.crypto_pwhash_scryptsalsa208sha256_ll(
+            bytes(data),
+            params.salt,
+            params.n,
+            params.r,
+            params.p,
+            dklen=params.buflen,
+            maxmem=maxmem_for(params),
+        )
 
 
 class LibsodiumEngine(Engine):
