@@ -29,6 +29,10 @@
  * rows, and rotating rows 1..3 by one, two and three words turns the rows
  * into the row round's quarter-round inputs.
  *
+ * ROMix's second loop reads V_j at random: its lines are prefetched as soon
+ * as j is known, and the 2-group kernels run their groups a few BlockMix
+ * steps apart so one group's fetch overlaps the other's work (romix_loop2).
+ *
  * Memory: each lane's V array is its own slice, in the same per-hash layout
  * as B (block i of V at V_l + i*128r, row k of its sub-block b at
  * +b*64 + k*16). The working X of all lanes lives in the scratch XY,
@@ -43,6 +47,13 @@
 #define TPL_VBYTES ((size_t)16 * SIMD_W)
 #define TPL_OFF(b, g, k) ((((size_t)(b) * SIMD_G + (g)) * 4 + (k)) * TPL_VBYTES)
 #define TPL_INLINE static inline __attribute__((always_inline)) SIMD_ATTR
+/* __builtin_prefetch locality for V_j: 2 is prefetcht1 (into L2). Fetching
+ * the whole block into L1 (3) or non-temporally (0) measured slower than
+ * not prefetching at all (AMD Zen 4, N = 65536, r = 8). */
+#define TPL_PF_LOCALITY 2
+/* Steps each group of a 2-group kernel runs alone in ROMix's second loop
+ * (see romix_loop2); r/2 measured best at r = 8 (0, 1..5 and r tried). */
+#define TPL_SKEW(r) ((r) / 2)
 
 #if defined(__clang__)
 #define TPL_UNROLL _Pragma("unroll")
@@ -52,17 +63,17 @@
 #define TPL_FOR_G TPL_UNROLL for (g = 0; g < SIMD_G; g++)
 #define TPL_FOR_K TPL_UNROLL for (k = 0; k < 4; k++)
 
-/* One quarter-round step on every group: w[d] ^= rotl(w[a] + w[b], c). */
+/* One quarter-round step on groups 0..ng-1: w[d] ^= rotl(w[a] + w[b], c). */
 #define TPL_STEP(d, a, b, c) \
-    TPL_FOR_G w[g][d] = SIMD_XOR(w[g][d], SIMD_ROTL(SIMD_ADD(w[g][a], w[g][b]), c))
+    TPL_FOR_G if (g < ng) w[g][d] = SIMD_XOR(w[g][d], SIMD_ROTL(SIMD_ADD(w[g][a], w[g][b]), c))
 
-/* Salsa20/8 core on G groups of W hashes: x = x + rounds(x). */
-TPL_INLINE void SIMD_NAME(salsa20_8)(SIMD_VEC x[SIMD_G][4])
+/* Salsa20/8 core on groups 0..ng-1 of x (ng <= G): x = x + rounds(x). */
+TPL_INLINE void SIMD_NAME(salsa20_8)(SIMD_VEC (*x)[4], int ng)
 {
     SIMD_VEC w[SIMD_G][4];
     int g, k, i;
 
-    TPL_FOR_G TPL_FOR_K w[g][k] = x[g][k];
+    TPL_FOR_G TPL_FOR_K if (g < ng) w[g][k] = x[g][k];
     TPL_UNROLL for (i = 0; i < 8; i += 2) {
         /* Column round: rows are (a, b, c, d) of the four columns. */
         TPL_STEP(1, 0, 3, 7);
@@ -70,7 +81,7 @@ TPL_INLINE void SIMD_NAME(salsa20_8)(SIMD_VEC x[SIMD_G][4])
         TPL_STEP(3, 2, 1, 13);
         TPL_STEP(0, 3, 2, 18);
         /* Rotate rows so that the row round's quarters line up. */
-        TPL_FOR_G {
+        TPL_FOR_G if (g < ng) {
             w[g][1] = SIMD_SHUF(w[g][1], 0x93);
             w[g][2] = SIMD_SHUF(w[g][2], 0x4E);
             w[g][3] = SIMD_SHUF(w[g][3], 0x39);
@@ -80,52 +91,76 @@ TPL_INLINE void SIMD_NAME(salsa20_8)(SIMD_VEC x[SIMD_G][4])
         TPL_STEP(2, 3, 0, 9);
         TPL_STEP(1, 2, 3, 13);
         TPL_STEP(0, 1, 2, 18);
-        TPL_FOR_G {
+        TPL_FOR_G if (g < ng) {
             w[g][1] = SIMD_SHUF(w[g][1], 0x39);
             w[g][2] = SIMD_SHUF(w[g][2], 0x4E);
             w[g][3] = SIMD_SHUF(w[g][3], 0x93);
         }
     }
-    TPL_FOR_G TPL_FOR_K x[g][k] = SIMD_ADD(x[g][k], w[g][k]);
+    TPL_FOR_G TPL_FOR_K if (g < ng) x[g][k] = SIMD_ADD(x[g][k], w[g][k]);
 }
 
-/* Block b of the interleaved X, xored with block b of each lane's V_j when vj is not NULL. */
-TPL_INLINE void SIMD_NAME(load_block)(SIMD_VEC t[SIMD_G][4], const uint8_t *in, size_t b,
-                                      const uint8_t *const *vj)
+/* Row k of block b of group g of the interleaved X, xored with block b of V_j when vj is not NULL. */
+TPL_INLINE SIMD_VEC SIMD_NAME(load_row)(const uint8_t *in, size_t b, int g, int k, const uint8_t *const *vj)
 {
-    int g, k;
+    SIMD_VEC t = SIMD_LOAD(in + TPL_OFF(b, g, k));
 
-    TPL_FOR_G TPL_FOR_K {
-        t[g][k] = SIMD_LOAD(in + TPL_OFF(b, g, k));
-        if (vj)
-            t[g][k] = SIMD_XOR(t[g][k], SIMD_GATHER(vj + g * SIMD_W, b * 64 + (size_t)k * 16));
-    }
+    if (vj)
+        t = SIMD_XOR(t, SIMD_GATHER(vj + g * SIMD_W, b * 64 + (size_t)k * 16));
+    return t;
 }
 
 /*
- * BlockMix_salsa20/8 on all lanes: in (interleaved X, xored with V_j when
- * vj is not NULL) -> out (interleaved), also stored to each lane's vo[l]
- * (ROMix's next V_i) when vo is not NULL. Output order: Y_0, Y_2, ...,
- * Y_{2r-2}, Y_1, Y_3, ..., Y_{2r-1}.
+ * BlockMix_salsa20/8 is 2r steps; these run them for groups g0..g0+ng-1,
+ * group g at its own step bs[g] and with its own input in[g] and output
+ * out[g] (interleaved X; in xored with V_j when vj is not NULL), so that
+ * groups can be at different points of their BlockMix. Output order:
+ * Y_0, Y_2, ..., Y_{2r-2}, Y_1, Y_3, ..., Y_{2r-1}; each output block is
+ * also stored to each lane's vo[l] (ROMix's next V_i) when vo is not NULL.
  */
-TPL_INLINE void SIMD_NAME(blockmix_salsa8)(const uint8_t *in, uint8_t *out, size_t r,
-                                           const uint8_t *const *vj, uint8_t *const *vo)
+TPL_INLINE void SIMD_NAME(blockmix_begin)(SIMD_VEC x[SIMD_G][4], uint8_t *const *in, size_t r,
+                                          const uint8_t *const *vj, int g0, int ng)
 {
-    SIMD_VEC x[SIMD_G][4], t[SIMD_G][4];
-    size_t b, ob;
     int g, k;
 
-    SIMD_NAME(load_block)(x, in, 2 * r - 1, vj);
-    for (b = 0; b < 2 * r; b++) {
-        SIMD_NAME(load_block)(t, in, b, vj);
-        TPL_FOR_G TPL_FOR_K x[g][k] = SIMD_XOR(x[g][k], t[g][k]);
-        SIMD_NAME(salsa20_8)(x);
-        ob = (b >> 1) + (b & 1) * r;
-        TPL_FOR_G TPL_FOR_K {
-            SIMD_STORE(out + TPL_OFF(ob, g, k), x[g][k]);
+    TPL_FOR_G TPL_FOR_K if (g >= g0 && g < g0 + ng)
+        x[g][k] = SIMD_NAME(load_row)(in[g], 2 * r - 1, g, k, vj);
+}
+
+TPL_INLINE void SIMD_NAME(blockmix_step)(SIMD_VEC x[SIMD_G][4], uint8_t *const *in, uint8_t *const *out,
+                                         const size_t *bs, size_t r, const uint8_t *const *vj,
+                                         uint8_t *const *vo, int g0, int ng)
+{
+    size_t ob;
+    int g, k;
+
+    TPL_FOR_G TPL_FOR_K if (g >= g0 && g < g0 + ng)
+        x[g][k] = SIMD_XOR(x[g][k], SIMD_NAME(load_row)(in[g], bs[g], g, k, vj));
+    SIMD_NAME(salsa20_8)(x + g0, ng);
+    TPL_FOR_G if (g >= g0 && g < g0 + ng) {
+        ob = (bs[g] >> 1) + (bs[g] & 1) * r;
+        TPL_FOR_K {
+            SIMD_STORE(out[g] + TPL_OFF(ob, g, k), x[g][k]);
             if (vo)
                 SIMD_SCATTER(vo + g * SIMD_W, ob * 64 + (size_t)k * 16, x[g][k]);
         }
+    }
+}
+
+/* BlockMix_salsa20/8 on all lanes at once: in -> out (see blockmix_step). */
+TPL_INLINE void SIMD_NAME(blockmix_salsa8)(uint8_t *in, uint8_t *out, size_t r, const uint8_t *const *vj,
+                                           uint8_t *const *vo)
+{
+    SIMD_VEC x[SIMD_G][4];
+    uint8_t *ins[SIMD_G], *outs[SIMD_G];
+    size_t bs[SIMD_G], b;
+    int g;
+
+    TPL_FOR_G ins[g] = in, outs[g] = out;
+    SIMD_NAME(blockmix_begin)(x, ins, r, vj, 0, SIMD_G);
+    for (b = 0; b < 2 * r; b++) {
+        TPL_FOR_G bs[g] = b;
+        SIMD_NAME(blockmix_step)(x, ins, outs, bs, r, vj, vo, 0, SIMD_G);
     }
 }
 
@@ -137,6 +172,105 @@ TPL_INLINE uint32_t SIMD_NAME(integerify)(const uint8_t *X, size_t r, size_t l)
     memcpy(&j, X + TPL_OFF(2 * r - 1, l / SIMD_W, 0) + (l % SIMD_W) * 16, sizeof(j));
     return j;
 }
+
+/*
+ * Ask for V_j of lanes l0..l0+n-1 as soon as j is known: all 2r 64-byte
+ * lines of each lane's block, in the order BlockMix reads them (the last
+ * line first, then from the start), so that the lines of a block arrive
+ * together instead of one demand miss after another. V_j is at a random
+ * place, so the hardware prefetcher cannot guess it.
+ */
+TPL_INLINE void SIMD_NAME(prefetch_vj)(const uint8_t *const *vj, size_t r, size_t l0, size_t n)
+{
+    size_t l, b;
+
+    for (l = l0; l < l0 + n; l++)
+        __builtin_prefetch(vj[l] + (2 * r - 1) * 64, 0, TPL_PF_LOCALITY);
+    for (b = 0; b < 2 * r - 1; b++)
+        for (l = l0; l < l0 + n; l++)
+            __builtin_prefetch(vj[l] + b * 64, 0, TPL_PF_LOCALITY);
+}
+
+/* V_j of lane l for the next loop-2 step: j = Integerify(X_l) mod N. */
+TPL_INLINE const uint8_t *SIMD_NAME(select_vj)(const uint8_t *X, uint8_t *const *vl, size_t r, uint32_t N,
+                                               size_t l)
+{
+    return vl[l] + (size_t)(SIMD_NAME(integerify)(X, r, l) & (N - 1)) * 128 * r;
+}
+
+#if SIMD_G == 2
+/*
+ * ROMix's second loop with the two groups w = TPL_SKEW(r) BlockMix steps
+ * apart, so that V_j is fetched while the other group computes. Each
+ * iteration: group 0 runs the first w steps of its BlockMix alone, both
+ * groups run 2r - w steps together (group 0 its last ones, group 1 its
+ * first ones), group 1 runs its last w steps alone. When a group finishes
+ * its BlockMix its next V_j is known and requested; it is read only after
+ * the other group's w lone steps. Lone steps have less parallelism than
+ * joint ones, hence a small w. X (both groups) -> returned pointer (X or Y).
+ */
+static SIMD_ATTR uint8_t *SIMD_NAME(romix_loop2)(uint8_t *X, uint8_t *Y, uint8_t *const *vl, size_t r, uint32_t N)
+{
+    SIMD_VEC x[SIMD_G][4];
+    uint8_t *in[SIMD_G] = {X, X}, *out[SIMD_G] = {Y, Y}, *swap;
+    const uint8_t *vj[TPL_LANES];
+    const size_t w = TPL_SKEW(r);
+    size_t bs[SIMD_G] = {0, 0}, b, l;
+    uint32_t i;
+
+    for (l = 0; l < TPL_LANES; l++)
+        vj[l] = SIMD_NAME(select_vj)(X, vl, r, N, l);
+    SIMD_NAME(prefetch_vj)(vj, r, 0, TPL_LANES);
+    for (i = 0; i < N; i++) {
+        SIMD_NAME(blockmix_begin)(x, in, r, vj, 0, 1);
+        for (b = 0; b < w; b++) {
+            bs[0] = b;
+            SIMD_NAME(blockmix_step)(x, in, out, bs, r, vj, NULL, 0, 1);
+        }
+        SIMD_NAME(blockmix_begin)(x, in, r, vj, 1, 1);
+        for (b = w; b < 2 * r; b++) {
+            bs[0] = b;
+            bs[1] = b - w;
+            SIMD_NAME(blockmix_step)(x, in, out, bs, r, vj, NULL, 0, 2);
+        }
+        swap = in[0], in[0] = out[0], out[0] = swap;
+        if (i + 1 < N) {
+            for (l = 0; l < SIMD_W; l++)
+                vj[l] = SIMD_NAME(select_vj)(in[0], vl, r, N, l);
+            SIMD_NAME(prefetch_vj)(vj, r, 0, SIMD_W);
+        }
+        for (b = 2 * r - w; b < 2 * r; b++) {
+            bs[1] = b;
+            SIMD_NAME(blockmix_step)(x, in, out, bs, r, vj, NULL, 1, 1);
+        }
+        swap = in[1], in[1] = out[1], out[1] = swap;
+        if (i + 1 < N) {
+            for (l = SIMD_W; l < 2 * SIMD_W; l++)
+                vj[l] = SIMD_NAME(select_vj)(in[1], vl, r, N, l);
+            SIMD_NAME(prefetch_vj)(vj, r, SIMD_W, SIMD_W);
+        }
+    }
+    return in[0];
+}
+#else
+/* ROMix's second loop, all groups in step: X -> returned pointer (X or Y). */
+static SIMD_ATTR uint8_t *SIMD_NAME(romix_loop2)(uint8_t *X, uint8_t *Y, uint8_t *const *vl, size_t r, uint32_t N)
+{
+    const uint8_t *vj[TPL_LANES];
+    uint8_t *swap;
+    size_t l;
+    uint32_t i;
+
+    for (i = 0; i < N; i++) {
+        for (l = 0; l < TPL_LANES; l++)
+            vj[l] = SIMD_NAME(select_vj)(X, vl, r, N, l);
+        SIMD_NAME(prefetch_vj)(vj, r, 0, TPL_LANES);
+        SIMD_NAME(blockmix_salsa8)(X, Y, r, vj, NULL);
+        swap = X, X = Y, Y = swap;
+    }
+    return X;
+}
+#endif
 
 /*
  * ROMix on TPL_LANES lanes at once. Lane l = g*W + h is hash h of group g.
@@ -152,7 +286,6 @@ static SIMD_ATTR void SIMD_NAME(romix)(uint32_t *const *B, uint32_t r, uint32_t 
     uint8_t *swap;
     uint8_t *vl[TPL_LANES];
     uint8_t *vo[TPL_LANES];
-    const uint8_t *vj[TPL_LANES];
     size_t b, l;
     uint32_t i;
     int k;
@@ -180,12 +313,7 @@ static SIMD_ATTR void SIMD_NAME(romix)(uint32_t *const *B, uint32_t r, uint32_t 
     swap = X, X = Y, Y = swap;
     SIMD_FENCE();
 
-    for (i = 0; i < N; i++) {
-        for (l = 0; l < TPL_LANES; l++)
-            vj[l] = vl[l] + (size_t)(SIMD_NAME(integerify)(X, r, l) & (N - 1)) * blk;
-        SIMD_NAME(blockmix_salsa8)(X, Y, r, vj, NULL);
-        swap = X, X = Y, Y = swap;
-    }
+    X = SIMD_NAME(romix_loop2)(X, Y, vl, r, N);
 
     for (l = 0; l < TPL_LANES; l++) {
         uint8_t *dst = (uint8_t *)B[l];
@@ -201,6 +329,8 @@ static SIMD_ATTR void SIMD_NAME(romix)(uint32_t *const *B, uint32_t r, uint32_t 
 #undef TPL_VBYTES
 #undef TPL_OFF
 #undef TPL_INLINE
+#undef TPL_PF_LOCALITY
+#undef TPL_SKEW
 #undef TPL_UNROLL
 #undef TPL_FOR_G
 #undef TPL_FOR_K
