@@ -98,7 +98,7 @@ def create_app(node: Node) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        node.scheduler.start()
+        await asyncio.to_thread(node.scheduler.start)
         try:
             yield
         finally:
@@ -195,9 +195,11 @@ def create_app(node: Node) -> FastAPI:
             result = await until_disconnect(node.scheduler.submit(job.params, job.data), request.receive)
         except Rejected as exc:
             node.metrics.rejections.labels(exc.reason).inc()
+            request.state.reason = exc.reason
             raise errors.service_unavailable(str(exc), node.scheduler.retry_after) from None
         except ClientGone:
             node.metrics.rejections.labels("client_gone").inc()
+            request.state.reason = "client_gone"
             return Response(status_code=CLIENT_CLOSED_REQUEST)
         node.metrics.queue_wait.observe(result.queue_seconds)
         node.metrics.hash_duration.observe(result.hash_seconds)

@@ -13,7 +13,7 @@ from dockerflow.fastapi.middleware import MozlogRequestSummaryLogger
 
 LOGGER_NAME = "scrypt-helper"
 # Numbers the POST handler records in scope["state"] for the summary line.
-SUMMARY_STATE_FIELDS = ("errno", "queue_ms", "hash_ms", "batch")
+SUMMARY_STATE_FIELDS = ("errno", "reason", "queue_ms", "hash_ms", "batch")
 
 
 def configure_logging(level: str) -> None:

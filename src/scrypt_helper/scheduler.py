@@ -15,6 +15,7 @@ import collections
 import contextlib
 import enum
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -70,6 +71,18 @@ class _Item:
 
 
 BatchObserver = Callable[[int, float], None]
+# A worker wipes its hash state once it has found no work for this long: soon after the load
+# stops, but not in the few milliseconds between a batch's answers and the next requests.
+IDLE_WIPE_SECONDS = 0.25
+# Workers run at a lower CPU priority than the event loop, so that on a machine whose cores
+# they saturate, health checks and refusals are still answered at once.
+WORKER_NICENESS = 10
+
+
+def lower_priority() -> None:
+    """Raise this thread's niceness (Linux applies it per thread); elsewhere do nothing."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
 
 
 class Scheduler:
@@ -83,6 +96,8 @@ class Scheduler:
         queue_size: int,
         max_queue_wait: float,
         on_batch: BatchObserver | None = None,
+        idle_wipe_seconds: float = IDLE_WIPE_SECONDS,
+        reserve: ScryptParams | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -91,6 +106,9 @@ class Scheduler:
         self.queue_size = queue_size
         self.max_queue_wait = max_queue_wait
         self._on_batch = on_batch
+        self.idle_wipe_seconds = idle_wipe_seconds
+        self._reserve = reserve
+        self._ready = threading.Semaphore(0)
         self._queue: collections.deque[_Item] = collections.deque()
         self._cond = threading.Condition()
         self._running = 0
@@ -102,11 +120,13 @@ class Scheduler:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the worker threads."""
+        """Start the worker threads; return once each holds its buffers (see ``reserve``)."""
         for index in range(self.workers):
             thread = threading.Thread(target=self._work, name=f"scrypt-worker-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        for _ in self._threads:
+            self._ready.acquire()
 
     def begin_drain(self) -> None:
         """Refuse new jobs from now on; queued and running jobs still complete."""
@@ -198,16 +218,22 @@ class Scheduler:
     def _work(self) -> None:
         ctx: HashContext | None = None
         dirty = False
+        lower_priority()
         try:
-            ctx = self.engine.open_context()
+            try:
+                ctx = self.engine.open_context()
+                if self._reserve is not None:
+                    ctx.reserve(self._reserve)
+            finally:
+                self._ready.release()
             while True:
-                batch = self._take_batch(ctx.lanes, wait=not dirty)
-                if batch is None and dirty:  # the queue is empty: wipe hash state before sleeping
-                    ctx.wipe()
-                    dirty = False
-                    batch = self._take_batch(ctx.lanes, wait=True)
+                batch = self._take_batch(ctx.lanes, timeout=self.idle_wipe_seconds if dirty else None)
                 if batch is None:
-                    return
+                    if self._stopping:
+                        return
+                    ctx.wipe()  # idle for idle_wipe_seconds: wipe the hash state before sleeping
+                    dirty = False
+                    continue
                 self._run_batch(ctx, batch)
                 dirty = True
         except BaseException:
@@ -217,17 +243,23 @@ class Scheduler:
             if ctx is not None:
                 ctx.close()
 
-    def _take_batch(self, lanes: int, *, wait: bool) -> list[_Item] | None:
-        """Pop the oldest job and up to ``lanes - 1`` more with the same parameters.
+    def _take_batch(self, lanes: int, *, timeout: float | None) -> list[_Item] | None:
+        """Pop the oldest job and up to ``lanes - 1`` more with the same parameters, at once.
 
-        On an empty queue, sleep until a job comes if ``wait``, else return None at once
-        (so the caller can wipe first). Returns None when the scheduler stops.
+        On an empty queue, sleep until a job comes, at most ``timeout`` seconds (None: no
+        limit); return None on timeout or when the scheduler stops.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while not self._queue:
-                if self._stopping or not wait:
+                if self._stopping:
                     return None
-                self._cond.wait()
+                if deadline is None:
+                    self._cond.wait()
+                    continue
+                left = deadline - time.monotonic()
+                if (left <= 0 or not self._cond.wait(left)) and not self._queue:
+                    return None
             first = self._queue.popleft()
             batch = [first]
             if lanes > 1:

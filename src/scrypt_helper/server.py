@@ -27,9 +27,10 @@ logger = logging.getLogger("scrypt_helper.server")
 def build_node(settings: Settings) -> Node:
     """Choose and self-test the engine, size the queue, and wire metrics to the scheduler."""
     engine = select_engine(settings.engine)
+    costliest = max(settings.scrypt_params, key=_cost)
     queue_size = settings.queue_size
     if queue_size is None:
-        queue_size = default_queue_size(engine, settings)
+        queue_size = default_queue_size(engine, settings.workers, settings.max_queue_wait, costliest)
     metrics = Metrics()
     scheduler = Scheduler(
         engine,
@@ -37,6 +38,7 @@ def build_node(settings: Settings) -> Node:
         queue_size=queue_size,
         max_queue_wait=settings.max_queue_wait,
         on_batch=metrics.observe_batch,
+        reserve=costliest,
     )
     metrics.watch(scheduler)
     store = LimitStore(
@@ -69,15 +71,14 @@ def build_node(settings: Settings) -> Node:
     )
 
 
-def default_queue_size(engine: Engine, settings: Settings) -> int:
+def default_queue_size(engine: Engine, workers: int, max_queue_wait: float, params: ScryptParams) -> int:
     """As many hashes as the workers finish within max-queue-wait, timed on one full batch.
 
     A longer queue would only hold requests that are answered 503 at their deadline anyway.
     """
-    params = max(settings.scrypt_params, key=_cost)
     seconds = time_batch(engine, params)
-    per_second = settings.workers * engine.lanes / seconds
-    return max(settings.workers * engine.lanes, math.ceil(per_second * settings.max_queue_wait))
+    per_second = workers * engine.lanes / seconds
+    return max(workers * engine.lanes, math.ceil(per_second * max_queue_wait))
 
 
 def _cost(params: ScryptParams) -> int:
@@ -88,8 +89,8 @@ def time_batch(engine: Engine, params: ScryptParams) -> float:
     """Seconds one context takes for a full batch of ``lanes`` hashes (after a warm-up)."""
     ctx = engine.open_context()
     try:
+        ctx.reserve(params)
         inputs = [bytes([lane + 1]) * 32 for lane in range(ctx.lanes)]
-        ctx.hash_batch(params, inputs)  # first use allocates the buffers
         started = time.perf_counter()
         ctx.hash_batch(params, inputs)
         return time.perf_counter() - started

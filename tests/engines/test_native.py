@@ -386,3 +386,18 @@ def test_unbuilt_extension_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(native_engine, "_IMPORT_ERROR", ImportError("no module"))
     with pytest.raises(EngineUnavailable, match="not built"):
         create_engine("native")
+
+
+def test_reserve_allocates_a_full_batch_and_leaves_it_wiped():
+    engine = NativeEngine()
+    ctx = engine.open_context()
+    try:
+        params = ScryptParams(salt=b"s", n=1024, r=8, p=1, buflen=32)
+        ctx.reserve(params)
+        assert ctx.buffer_bytes >= engine.lanes * params.romix_bytes
+        assert ctx._ctx.buffer_is_zero()
+        held = ctx.buffer_bytes
+        ctx.hash_batch(params, [b"x"] * engine.lanes)
+        assert ctx.buffer_bytes == held
+    finally:
+        ctx.close()

@@ -212,3 +212,33 @@ async def test_an_engine_error_fails_the_batch_but_not_the_worker():
     assert (await scheduler.submit(A, b"y")).output == expected(A, b"y")
     assert scheduler.alive_workers == 1
     assert scheduler.close(timeout=5)
+
+
+async def test_no_wipe_between_batches_that_follow_each_other():
+    engine = GatedEngine()
+    engine.gate.set()
+    scheduler = Scheduler(engine, workers=1, queue_size=4, max_queue_wait=5, idle_wipe_seconds=0.5)
+    scheduler.start()
+    for data in (b"a", b"b", b"c"):
+        await scheduler.submit(A, data)
+    assert engine.wipes == 0  # busy: the next batch overwrites the state anyway
+    await until(lambda: engine.wipes == 1)
+    assert scheduler.close(timeout=5)
+
+
+async def test_start_returns_once_every_worker_holds_its_buffers():
+    reserved = []
+
+    class Reserving(GatedEngine):
+        def open_context(self) -> HashContext:
+            ctx = super().open_context()
+            ctx.reserve = lambda params: (time.sleep(0.2), reserved.append(params))  # type: ignore[method-assign]
+            return ctx
+
+    engine = Reserving()
+    scheduler = Scheduler(engine, workers=3, queue_size=4, max_queue_wait=5, reserve=B)
+    began = time.monotonic()
+    await asyncio.to_thread(scheduler.start)
+    assert time.monotonic() - began >= 0.2
+    assert reserved == [B, B, B]
+    assert scheduler.close(timeout=5)

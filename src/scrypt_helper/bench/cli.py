@@ -12,7 +12,7 @@ import httpx
 
 from scrypt_helper.bench.abuse import run_abuse_bench
 from scrypt_helper.bench.engine import measure_engine
-from scrypt_helper.bench.http import closed_loop, send_requests
+from scrypt_helper.bench.http import closed_loop, percentile, send_requests
 from scrypt_helper.bench.plots import draw_plots
 from scrypt_helper.config import default_workers
 from scrypt_helper.engines import Engine, ScryptParams, select_engine
@@ -122,14 +122,14 @@ def bench_service(engine: Engine, params: ScryptParams, args: argparse.Namespace
         for concurrency in concurrencies:
             progress(f"{engine.name} over HTTP at concurrency {concurrency} for {args.seconds:.0f} s")
             figure = asyncio.run(closed_loop(server.url, params, concurrency, args.seconds))
-            served += figure.ok + figure.rejected
+            served += figure.ok + figure.rejected + figure.late
             report["http"].append(figure.summary())
         node = httpx.get(f"{server.url}/__heartbeat__").json()["details"]["node"]
         # Enough clients to keep every worker and queue slot busy, and 32 more that meet a full queue.
         overload = node["queue_size"] + node["workers"] * node["lanes"] + 32
         progress(f"overload: {overload} clients against queue {node['queue_size']}")
         figure = asyncio.run(closed_loop(server.url, params, overload, args.seconds))
-        served += figure.ok + figure.rejected
+        served += figure.ok + figure.rejected + figure.late
         report["overload"] = figure.summary()
         if served < args.rss_requests:
             progress(f"topping up to {args.rss_requests} requests for the memory figure")
@@ -140,7 +140,22 @@ def bench_service(engine: Engine, params: ScryptParams, args: argparse.Namespace
             "start_mib": rss_start >> 20,
             "end_mib": server.rss_bytes() >> 20,
         }
+    refusals = server_side_ms(server.logs(), reason="queue_full")
+    report["overload"]["server_503_p50_ms"] = percentile(refusals, 50)
+    report["overload"]["server_503_p99_ms"] = percentile(refusals, 99)
     return report
+
+
+def server_side_ms(logs: str, *, reason: str) -> list[float]:
+    """The node's own timing (request.summary ``t``, ms) of every refusal for this reason."""
+    times = []
+    for line in logs.splitlines():
+        if '"request.summary"' not in line:
+            continue
+        fields = json.loads(line)["Fields"]
+        if fields.get("reason") == reason:
+            times.append(float(fields["t"]))
+    return times
 
 
 def print_comparison(reports: list[dict[str, Any]]) -> None:
@@ -169,13 +184,18 @@ def print_report(report: dict[str, Any], workers: int) -> None:
     print(f"  one hash: {engine['single_hash_ms']:.1f} ms")
     print(
         f"{'clients':>8}{'ok/s':>9}{'vs raw':>8}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'503s':>7}{'503 p99 ms':>12}{'failed':>8}"
+        f"{'503s':>7}{'503 p99 ms':>12}{'late 503':>10}{'failed':>8}"
     )
     for row in [*report["http"], report["overload"]]:
         print(
             f"{row['concurrency']:>8}{row['ok_per_second']:>9.1f}{row['ok_per_second'] / raw:>8.0%}"
             f"{row['p50_ms']:>9.1f}{row['p99_ms']:>9.1f}{row['rejected_503']:>7}"
-            f"{row['reject_p99_ms']:>12.1f}{row['failed']:>8}"
+            f"{row['reject_p99_ms']:>12.1f}{row['late_503']:>10}{row['failed']:>8}"
         )
+    overload = report["overload"]
+    print(
+        f"  queue-full 503s as the node timed them: p50 {overload['server_503_p50_ms']:.0f} ms, "
+        f"p99 {overload['server_503_p99_ms']:.0f} ms"
+    )
     rss = report["rss"]
     print(f"  RSS: {rss['start_mib']} MiB at start, {rss['end_mib']} MiB after {rss['requests']} requests")

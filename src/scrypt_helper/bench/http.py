@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import time
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from scrypt_helper.bench.flood import Answer, prepared_request, read_answer
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.protocol import request_body
 
@@ -23,9 +25,23 @@ class LoadFigure:
     seconds: float
     ok: int = 0
     rejected: int = 0
+    late: int = 0
     failed: int = 0
     ok_latencies_ms: list[float] = field(default_factory=list, repr=False)
     rejected_latencies_ms: list[float] = field(default_factory=list, repr=False)
+
+    def record(self, answer: Answer, elapsed_ms: float) -> None:
+        """Count one answer: 200, 503 at once (queue full), 503 after the deadline, or a failure."""
+        if answer.status == 200:
+            self.ok += 1
+            self.ok_latencies_ms.append(elapsed_ms)
+        elif answer.status == 503 and b"in time" in answer.body:
+            self.late += 1
+        elif answer.status == 503:
+            self.rejected += 1
+            self.rejected_latencies_ms.append(elapsed_ms)
+        else:
+            self.failed += 1
 
     @property
     def ok_per_second(self) -> float:
@@ -37,6 +53,7 @@ class LoadFigure:
             "seconds": round(self.seconds, 2),
             "ok": self.ok,
             "rejected_503": self.rejected,
+            "late_503": self.late,
             "failed": self.failed,
             "ok_per_second": round(self.ok_per_second, 2),
             "p50_ms": round(percentile(self.ok_latencies_ms, 50), 1),
@@ -69,37 +86,41 @@ async def closed_loop(
 ) -> LoadFigure:
     """Each of ``concurrency`` clients posts, waits for the answer, and posts again until time is up.
 
-    ``headers``, if given, makes each request's extra headers (e.g. a new client address).
+    Every client keeps one HTTP/1.1 connection; after a 503 it waits Retry-After, as a client
+    must. ``headers``, if given, makes each request's extra headers (e.g. a new client address).
     """
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-        stop_at = time.perf_counter() + seconds
-        started = time.perf_counter()
-        figure = LoadFigure(concurrency=concurrency, seconds=seconds)
+    target = httpx.URL(url)
+    host, port = target.host, target.port or 80
+    stop_at = time.perf_counter() + seconds
+    started = time.perf_counter()
+    figure = LoadFigure(concurrency=concurrency, seconds=seconds)
 
-        async def user() -> None:
+    async def user() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
             while time.perf_counter() < stop_at:
+                body = json.dumps(random_body(params)).encode()
                 began = time.perf_counter()
+                writer.write(prepared_request(host, port, body, headers() if headers else {}))
                 try:
-                    extra = headers() if headers else None
-                    response = await client.post("/", json=random_body(params), headers=extra)
-                except httpx.HTTPError:
+                    answer = await read_answer(reader)
+                except (ConnectionError, asyncio.IncompleteReadError):
                     figure.failed += 1
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
                     continue
-                elapsed_ms = (time.perf_counter() - began) * 1000
-                if response.status_code == 200:
-                    figure.ok += 1
-                    figure.ok_latencies_ms.append(elapsed_ms)
-                elif response.status_code == 503:
-                    figure.rejected += 1
-                    figure.rejected_latencies_ms.append(elapsed_ms)
-                    await asyncio.sleep(0.05)  # back off a little, as a real client would
-                else:
-                    figure.failed += 1
+                figure.record(answer, (time.perf_counter() - began) * 1000)
+                if answer.headers.get("connection") == "close":
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+                if answer.status == 503:
+                    await asyncio.sleep(float(answer.headers.get("retry-after", 1)))
+        finally:
+            writer.close()
 
-        await asyncio.gather(*(user() for _ in range(concurrency)))
-        figure.seconds = time.perf_counter() - started
-        return figure
+    await asyncio.gather(*(user() for _ in range(concurrency)))
+    figure.seconds = time.perf_counter() - started
+    return figure
 
 
 async def send_requests(url: str, params: ScryptParams, count: int, concurrency: int) -> int:

@@ -56,6 +56,9 @@ class HashContext(abc.ABC):
         several worker threads compute in parallel.
         """
 
+    def reserve(self, params: ScryptParams) -> None:
+        """Allocate now what a full batch of ``params`` needs, so that no request waits for it."""
+
     def wipe(self) -> None:
         """Zero any buffer that held hash state (called when the worker idles)."""
 

@@ -38,6 +38,12 @@ class _NativeContext(HashContext):
     def hash_batch(self, params: ScryptParams, inputs: Sequence[bytes]) -> list[bytes]:
         return self._ctx.hash_batch(inputs, params.salt, params.n, params.r, params.p, params.buflen)
 
+    def reserve(self, params: ScryptParams) -> None:
+        # Faulting in the huge pages of a full batch's buffer takes about a second at the
+        # production parameters: a throwaway full batch pays it before any request does.
+        self.hash_batch(params, [bytes(lane + 1) for lane in range(self.lanes)])
+        self.wipe()
+
     @property
     def buffer_bytes(self) -> int:
         """Bytes held for ROMix buffers."""
