@@ -71,3 +71,14 @@ def test_the_node_never_writes_core_dumps():
         limits = Path(f"/proc/{node.process.pid}/limits").read_text()
     core = next(line for line in limits.splitlines() if line.startswith("Max core file size"))
     assert core.split()[4:6] == ["0", "0"]
+
+
+def test_hash_workers_run_below_the_event_loop_priority():
+    with local_node(engine="hashlib", allowed_params=allowed_json(SMALL), workers=2) as node:
+        pid = node.process.pid
+        nice = {
+            int(task.name): int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+            for task in Path(f"/proc/{pid}/task").iterdir()
+        }
+    assert nice[pid] == 0  # the main thread runs the event loop
+    assert sorted(nice.values()).count(10) == 2  # one per hash worker

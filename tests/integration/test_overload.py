@@ -60,6 +60,8 @@ async def test_overload_gets_fast_503s_while_heartbeats_stay_fast(tight_server):
     assert max(heartbeat_times) < 0.5
     metrics = httpx.get(tight_server.url + "/metrics").text
     assert metric(metrics, 'scrypt_helper_rejections_total{reason="queue_full"}') >= len(rejected)
+    summaries = [line for line in tight_server.logs().splitlines() if '"reason": "queue_full"' in line]
+    assert len(summaries) >= len(rejected)
 
 
 async def test_a_request_that_cannot_start_within_the_deadline_gets_503():
