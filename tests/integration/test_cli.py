@@ -82,3 +82,15 @@ def test_engines_lists_every_engine_that_runs_here_with_its_self_test():
         assert lines["native-portable"][2] == "pass"
     assert lines["libsodium"][2] == "pass"
     assert lines["libsodium"][4] == "1.00"
+
+
+def test_the_commands_need_no_development_package():
+    probe = (
+        "import sys; from scrypt_helper import cli; cli.build_parser(); "
+        "heavy = {'matplotlib', 'locust', 'schemathesis', 'hypothesis'} & set(sys.modules); "
+        "sys.exit(sorted(heavy) or 0)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -13,7 +13,6 @@ import httpx
 from scrypt_helper.bench.abuse import run_abuse_bench
 from scrypt_helper.bench.engine import measure_engine
 from scrypt_helper.bench.http import closed_loop, percentile, send_requests
-from scrypt_helper.bench.plots import draw_plots
 from scrypt_helper.config import default_workers
 from scrypt_helper.engines import Engine, ScryptParams, select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
@@ -81,6 +80,8 @@ def run_bench(args: argparse.Namespace) -> int:
         print_report(report, args.workers)
         stem = f"bench-{report['engine']['name']}{suffix}"
         write_report(report, args.out, stem)
+        from scrypt_helper.bench.plots import draw_plots  # matplotlib: only the bench draws
+
         for path in draw_plots(
             report, report["engine"][f"hashes_per_second_{args.workers}_threads"], args.out, stem
         ):
