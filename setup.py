@@ -34,7 +34,7 @@ except ImportError:  # setuptools < 59
 
 NATIVE_DIR = "native"
 SOURCES = ["module.c", "romix_portable.c", "romix_sse2.c", "romix_avx2.c", "romix_avx512.c"]
-HEADERS = ["scrypt_native.h", "romix_template.h"]
+HEADERS = ["scrypt_native.h", "romix_template.h", "simd_xmm.h"]
 BUILD_ERRORS = (CCompilerError, CompileError, ExecError, LinkError, PlatformError, OSError)
 GCC_LIKE_FLAGS = ["-std=c11", "-O3", "-Wall", "-Wextra"]
 

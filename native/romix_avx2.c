@@ -59,17 +59,8 @@
 #undef SIMD_SCATTER
 
 /* --- one hash in xmm registers --- */
-#define SIMD_VEC __m128i
-#define SIMD_W 1
 #define SIMD_G 1
-#define SIMD_ADD(a, b) _mm_add_epi32((a), (b))
-#define SIMD_XOR(a, b) _mm_xor_si128((a), (b))
-#define SIMD_ROTL(a, c) _mm_or_si128(_mm_slli_epi32((a), (c)), _mm_srli_epi32((a), 32 - (c)))
-#define SIMD_SHUF(a, imm) _mm_shuffle_epi32((a), (imm))
-#define SIMD_LOAD(p) _mm_load_si128((const __m128i *)(const void *)(p))
-#define SIMD_STORE(p, v) _mm_store_si128((__m128i *)(void *)(p), (v))
-#define SIMD_GATHER(p, off) SIMD_LOAD((p)[0] + (off))
-#define SIMD_SCATTER(p, off, v) _mm_stream_si128((__m128i *)(void *)((p)[0] + (off)), (v))
+#include "simd_xmm.h"
 #define SIMD_NAME(base) base##_avx2x1
 #include "romix_template.h"
 

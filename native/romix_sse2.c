@@ -14,16 +14,7 @@
 
 #define SIMD_FENCE() _mm_sfence()
 #define SIMD_ATTR __attribute__((target("sse2")))
-#define SIMD_VEC __m128i
-#define SIMD_W 1
-#define SIMD_ADD(a, b) _mm_add_epi32((a), (b))
-#define SIMD_XOR(a, b) _mm_xor_si128((a), (b))
-#define SIMD_ROTL(a, c) _mm_or_si128(_mm_slli_epi32((a), (c)), _mm_srli_epi32((a), 32 - (c)))
-#define SIMD_SHUF(a, imm) _mm_shuffle_epi32((a), (imm))
-#define SIMD_LOAD(p) _mm_load_si128((const __m128i *)(const void *)(p))
-#define SIMD_STORE(p, v) _mm_store_si128((__m128i *)(void *)(p), (v))
-#define SIMD_GATHER(p, off) SIMD_LOAD((p)[0] + (off))
-#define SIMD_SCATTER(p, off, v) _mm_stream_si128((__m128i *)(void *)((p)[0] + (off)), (v))
+#include "simd_xmm.h"
 
 #define SIMD_G 4
 #define SIMD_NAME(base) base##_sse2x4
