@@ -3,7 +3,6 @@
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -13,6 +12,7 @@ import httpx
 
 from scrypt_helper.bench.http import random_body
 from scrypt_helper.cluster import LoadResult, LocalCluster, LocalNginx, run_load
+from scrypt_helper.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
 
@@ -45,9 +45,6 @@ def line(name: str, result: LoadResult, start: float | None = None, end: float |
 
 async def measure(args: argparse.Namespace) -> None:
     params = SMALL if args.small else PICL_PARAMS
-    allowed = [
-        {"salt": params.salt.decode(), "N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen}
-    ]
 
     def load(url: str, duration: float) -> asyncio.Task[LoadResult]:
         return asyncio.ensure_future(
@@ -72,7 +69,7 @@ async def measure(args: argparse.Namespace) -> None:
         engine=args.engine,
         workers=args.workers,
         drain_seconds=args.drain_seconds,
-        allowed_params=json.dumps(allowed),
+        allowed_params=allowed_params_json(params),
         rules="",
         queue_size=args.concurrency * 2,
         max_queue_wait=10,

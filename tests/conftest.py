@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 
 import pytest
 
+from scrypt_helper.config import allowed_params_json as allowed_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper.launcher import LocalRedis, LocalServer
 
 # Where the parameter values do not matter, hash 128 KiB instead of 64 MiB.
 SMALL = ScryptParams(salt=b"scrypt-helper-tests", n=1024, r=8, p=1, buflen=32)
-
-
-def allowed_json(*sets: ScryptParams) -> str:
-    """The --allowed-params value for these sets."""
-    return json.dumps(
-        [{"salt": s.salt.decode(), "N": s.n, "r": s.r, "p": s.p, "buflen": s.buflen} for s in sets]
-    )
 
 
 def local_node(**flags: object) -> LocalServer:

@@ -6,6 +6,7 @@ the same name (``--queue-size``); the flag wins. Defaults need no external servi
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,6 +19,7 @@ from scrypt_helper.abuse.rules import DEFAULT_RULES, Rule, parse_rules
 from scrypt_helper.engines.base import ScryptParams
 from scrypt_helper.engines.registry import ENGINE_NAMES
 from scrypt_helper.engines.vectors import PICL_SALT
+from scrypt_helper.protocol import wire_params
 
 ENV_PREFIX = "SCRYPT_HELPER_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -41,6 +43,11 @@ class AllowedParams(BaseModel):
 
 AllowedParamsList = TypeAdapter(tuple[AllowedParams, ...])
 DEFAULT_ALLOWED_PARAMS = (AllowedParams(salt=PICL_SALT.decode(), N=65536, r=8, p=1, buflen=32),)
+
+
+def allowed_params_json(*sets: ScryptParams) -> str:
+    """The ``--allowed-params`` value that allows exactly these sets."""
+    return json.dumps([wire_params(params) for params in sets])
 
 
 def default_workers() -> int:

@@ -38,16 +38,20 @@ class Job:
         return f"Job(params={self.params!r}, data=<{len(self.data)} bytes>)"
 
 
-def request_body(params: ScryptParams, data: bytes) -> dict[str, object]:
-    """The JSON object a client posts to ask for scrypt(data, params): the inverse of parse_request."""
+def wire_params(params: ScryptParams) -> dict[str, object]:
+    """A parameter set under its wire names: ``salt``, ``N``, ``r``, ``p``, ``buflen``."""
     return {
-        "input": data.hex(),
         "salt": params.salt.decode(),
         "N": params.n,
         "r": params.r,
         "p": params.p,
         "buflen": params.buflen,
     }
+
+
+def request_body(params: ScryptParams, data: bytes) -> dict[str, object]:
+    """The JSON object a client posts to ask for scrypt(data, params): the inverse of parse_request."""
+    return {"input": data.hex(), **wire_params(params)}
 
 
 def parse_request(body: bytes, allowed: Sequence[ScryptParams]) -> Job:

@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from scrypt_helper.protocol import wire_params
 from tests.conftest import SMALL, allowed_json, local_node
 
 LOCUSTFILE = Path(__file__).parents[2] / "loadtest" / "locustfile.py"
-SMALL_JSON = json.dumps(
-    {"salt": SMALL.salt.decode(), "N": SMALL.n, "r": SMALL.r, "p": SMALL.p, "buflen": SMALL.buflen}
-)
+SMALL_JSON = json.dumps(wire_params(SMALL))
 
 
 def locust(url: str, *criteria: str, seconds: int = 4) -> subprocess.CompletedProcess[str]:

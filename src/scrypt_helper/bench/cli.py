@@ -13,7 +13,7 @@ import httpx
 from scrypt_helper.bench.abuse import run_abuse_bench
 from scrypt_helper.bench.engine import measure_engine
 from scrypt_helper.bench.http import closed_loop, percentile, send_requests
-from scrypt_helper.config import default_workers
+from scrypt_helper.config import allowed_params_json, default_workers
 from scrypt_helper.engines import Engine, ScryptParams, select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper.launcher import LocalServer
@@ -51,12 +51,6 @@ def progress(message: str) -> None:
     print(f"... {message}", flush=True)
 
 
-def allowed_json(params: ScryptParams) -> str:
-    return json.dumps(
-        [{"salt": params.salt.decode(), "N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen}]
-    )
-
-
 def write_report(report: dict[str, Any], out: Path, name: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
@@ -71,7 +65,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.scenario == "abuse":
         engine = select_engine(names[0])
         args.engine = engine.name
-        report = run_abuse_bench(params, allowed_json(params), args)
+        report = run_abuse_bench(params, allowed_params_json(params), args)
         write_report(report, args.out, f"bench-abuse-{engine.name}{suffix}")
         return 0
     reports = []
@@ -113,7 +107,7 @@ def bench_service(engine: Engine, params: ScryptParams, args: argparse.Namespace
     server = LocalServer(
         engine=engine.name,
         workers=args.workers,
-        allowed_params=allowed_json(params),
+        allowed_params=allowed_params_json(params),
         rules="",
         log_level="WARNING",
     )
