@@ -2,6 +2,6 @@
 
 import sys
 
-from scrypt_helper.cli import main
+from scrypt_helper.cli.main import main
 
 sys.exit(main())

@@ -7,7 +7,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from scrypt_helper.cli import build_parser, settings_from_args
+from scrypt_helper.cli.arguments import settings_from_args
+from scrypt_helper.cli.main import build_parser
 from scrypt_helper.config import DEFAULT_ALLOWED_PARAMS, Settings, default_workers
 from scrypt_helper.engines.vectors import PICL_PARAMS
 

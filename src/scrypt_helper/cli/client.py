@@ -1,4 +1,4 @@
-"""The ``client`` and ``stretch`` commands: the client library from the command line.
+"""``client`` and ``stretch``: the client library from the command line.
 
 The library (and httpx) is imported only when one of them runs, to keep other commands quick.
 """
@@ -9,29 +9,27 @@ import argparse
 import getpass
 import sys
 
+from scrypt_helper.cli.arguments import Commands, add_deadline_argument, add_hash_arguments, hash_arguments
 
-def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``client`` and ``stretch`` on the ``scrypt-helper`` subcommand parsers."""
-    from scrypt_helper.cli import add_hash_arguments
 
+def register(commands: Commands) -> None:
+    """Add ``client`` and ``stretch``."""
     client = commands.add_parser("client", help="ask a helper node for one scrypt and print its hex output")
     add_hash_arguments(client)
     client.add_argument("--url", required=True, help="the helper, e.g. http://127.0.0.1:8080")
     client.add_argument(
         "--fallback", action="store_true", help="compute locally when the helper does not answer"
     )
-    _add_deadline(client)
+    add_deadline_argument(client)
+    client.set_defaults(handler=cmd_client)
 
     stretch = commands.add_parser(
         "stretch", help="Firefox Accounts password stretch; reads the password from the terminal or stdin"
     )
     stretch.add_argument("--email", required=True, help="the account's email address")
     stretch.add_argument("--url", default=None, help="the helper for the scrypt step (default: compute here)")
-    _add_deadline(stretch)
-
-
-def _add_deadline(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--deadline", type=float, default=30.0, help="most seconds spent on the helper")
+    add_deadline_argument(stretch)
+    stretch.set_defaults(handler=cmd_stretch)
 
 
 def _fail(command: str, exc: Exception) -> int:
@@ -41,14 +39,12 @@ def _fail(command: str, exc: Exception) -> int:
 
 def cmd_client(args: argparse.Namespace) -> int:
     """Print the helper's answer for the hex input."""
-    from scrypt_helper.cli import hash_arguments
-    from scrypt_helper.client import Client, ClientError
-
     try:
         data, params = hash_arguments(args)
     except ValueError as exc:
         print(f"scrypt-helper client: {exc}", file=sys.stderr)
         return 2
+    from scrypt_helper.client import Client, ClientError
 
     try:
         with Client(args.url, params=params, deadline=args.deadline, fallback=args.fallback) as client:

@@ -1,4 +1,4 @@
-"""``scrypt-helper bench``: the engine alone, then the service over HTTP, in one run."""
+"""The service benchmark: one engine alone, then a node on it over HTTP; its report printed and written."""
 
 from __future__ import annotations
 
@@ -10,80 +10,27 @@ from typing import Any
 
 import httpx
 
-from scrypt_helper.bench.abuse import run_abuse_bench
 from scrypt_helper.bench.engine import measure_engine
 from scrypt_helper.bench.http import closed_loop, percentile, send_requests
-from scrypt_helper.config import allowed_params_json, default_workers
-from scrypt_helper.engines import Engine, ScryptParams, select_engine
-from scrypt_helper.engines.vectors import PICL_PARAMS
+from scrypt_helper.config import allowed_params_json
+from scrypt_helper.engines import Engine, ScryptParams
 from scrypt_helper.launcher import LocalServer
 
+# N=1024: a quick run that shows the shape of the figures, not production speed.
 TINY_PARAMS = ScryptParams(salt=b"bench", n=1024, r=8, p=1, buflen=32)
 
 
-def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "scenario",
-        nargs="?",
-        choices=["service", "abuse"],
-        default="service",
-        help="service: engine and HTTP throughput (default); abuse: refusals under a flood, ban propagation",
-    )
-    parser.add_argument(
-        "--engine",
-        default="auto",
-        help="engine to measure, or comma-separated engines to compare in one run, the last as the base",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=default_workers(), help="worker threads (default: cores)"
-    )
-    parser.add_argument(
-        "--concurrency", default="1,2,16,64", help="comma-separated client concurrencies (default: 1,2,16,64)"
-    )
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement (default: 10)")
-    parser.add_argument("--rss-requests", type=int, default=1000, help="requests served before reading RSS")
-    parser.add_argument("--tiny", action="store_true", help="N=1024 instead of the production parameters")
-    parser.add_argument("--flood-connections", type=int, default=64, help="abuse: flooding connections")
-    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for the JSON report")
-
-
 def progress(message: str) -> None:
+    """One line saying what is being measured now."""
     print(f"... {message}", flush=True)
 
 
 def write_report(report: dict[str, Any], out: Path, name: str) -> None:
+    """Write the report as ``out/name.json`` and say where."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {path}")
-
-
-def run_bench(args: argparse.Namespace) -> int:
-    params = TINY_PARAMS if args.tiny else PICL_PARAMS
-    suffix = "-tiny" if args.tiny else ""
-    names = [name.strip() for name in args.engine.split(",") if name.strip()]
-    if args.scenario == "abuse":
-        engine = select_engine(names[0])
-        args.engine = engine.name
-        report = run_abuse_bench(params, allowed_params_json(params), args)
-        write_report(report, args.out, f"bench-abuse-{engine.name}{suffix}")
-        return 0
-    reports = []
-    for name in names:
-        report = bench_service(select_engine(name), params, args)
-        print_report(report, args.workers)
-        stem = f"bench-{report['engine']['name']}{suffix}"
-        write_report(report, args.out, stem)
-        from scrypt_helper.bench.plots import draw_plots  # matplotlib: only the bench draws
-
-        for path in draw_plots(
-            report, report["engine"][f"hashes_per_second_{args.workers}_threads"], args.out, stem
-        ):
-            print(f"wrote {path}")
-        reports.append(report)
-    if len(reports) > 1:
-        print_comparison(reports)
-    return 0
 
 
 def bench_service(engine: Engine, params: ScryptParams, args: argparse.Namespace) -> dict[str, Any]:
@@ -172,6 +119,7 @@ def print_comparison(reports: list[dict[str, Any]]) -> None:
 
 
 def print_report(report: dict[str, Any], workers: int) -> None:
+    """The engine's raw speed, then one row per HTTP concurrency and the overload, then memory."""
     engine = report["engine"]
     raw = engine[f"hashes_per_second_{workers}_threads"]
     print(f"\nengine {engine['name']} ({engine['lanes']} lanes), N={report['params']['N']}")

@@ -1,0 +1,48 @@
+"""``hash`` and ``engines``: scrypt computed on this machine, one answer or each engine's speed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scrypt_helper.cli.arguments import Commands, add_hash_arguments, hash_arguments
+from scrypt_helper.engines import select_engine
+from scrypt_helper.engines.vectors import PICL_PARAMS
+
+
+def register(commands: Commands) -> None:
+    """Add ``hash`` and ``engines``."""
+    hash_ = commands.add_parser("hash", help="compute one scrypt locally and print its hex output")
+    add_hash_arguments(hash_)
+    hash_.add_argument("--engine", default="auto", help="engine name or auto")
+    hash_.set_defaults(handler=cmd_hash)
+
+    engines = commands.add_parser("engines", help="list the engines that run here, with a quick speed")
+    engines.add_argument(
+        "--seconds", type=float, default=1.0, help="measuring time per engine and thread count"
+    )
+    engines.add_argument("--threads", default="1", help="comma-separated thread counts (default: 1)")
+    engines.add_argument("--tiny", action="store_true", help="N=1024 instead of the production parameters")
+    engines.set_defaults(handler=cmd_engines)
+
+
+def cmd_hash(args: argparse.Namespace) -> int:
+    """Print the hex scrypt output of the hex input; 2 when the input or parameters are invalid."""
+    try:
+        data, params = hash_arguments(args)
+    except ValueError as exc:
+        print(f"scrypt-helper hash: {exc}", file=sys.stderr)
+        return 2
+    engine = select_engine(args.engine)
+    print(engine.hash(params, data).hex())
+    return 0
+
+
+def cmd_engines(args: argparse.Namespace) -> int:
+    """Print each engine that runs here with its self-test result and speed."""
+    from scrypt_helper.bench.engine import list_engines
+    from scrypt_helper.bench.service import TINY_PARAMS
+
+    params = TINY_PARAMS if args.tiny else PICL_PARAMS
+    list_engines(seconds=args.seconds, threads=[int(t) for t in args.threads.split(",")], params=params)
+    return 0
