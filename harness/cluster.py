@@ -1,7 +1,8 @@
 """A real cluster on loopback: nginx (deploy/nginx) in front of scrypt-helper nodes sharing one Redis.
 
-Used by ``tests/cluster`` and ``scripts/cluster_figures.py``; needs a source checkout (for ``deploy/``),
-the ``nginx`` binary and, for shared limits, ``redis-server``. Everything listens on 127.0.0.1.
+Used by ``tests/cluster``, ``tests/deploy`` and ``scripts/cluster_figures.py``; needs this source checkout
+(for ``deploy/nginx``), the ``nginx`` binary and, for shared limits, ``redis-server``. Everything listens on
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scrypt_helper.launcher import LocalRedis, LocalServer, free_port
 
-NGINX_DIR = Path(__file__).resolve().parents[2] / "deploy" / "nginx"
+NGINX_DIR = Path(__file__).resolve().parents[1] / "deploy" / "nginx"
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
 
 

@@ -31,7 +31,7 @@ import httpx
 from scrypt_helper import __version__
 from scrypt_helper.engines import Engine, ScryptParams, select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.protocol import request_body
+from scrypt_helper.wire import request_body
 
 __all__ = [
     "AsyncClient",

@@ -8,18 +8,29 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from scrypt_helper.abuse.identity import TrustedProxies, parse_api_keys, parse_networks
+from scrypt_helper.abuse.identity import ApiKeys, IPNetwork, TrustedProxies, parse_networks
 from scrypt_helper.abuse.rules import DEFAULT_RULES, Rule, parse_rules
 from scrypt_helper.engines.base import ScryptParams
 from scrypt_helper.engines.registry import ENGINE_NAMES
 from scrypt_helper.engines.vectors import PICL_SALT
-from scrypt_helper.protocol import wire_params
+from scrypt_helper.wire import wire_params
 
 ENV_PREFIX = "SCRYPT_HELPER_"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -45,6 +56,25 @@ AllowedParamsList = TypeAdapter(tuple[AllowedParams, ...])
 DEFAULT_ALLOWED_PARAMS = (AllowedParams(salt=PICL_SALT.decode(), N=65536, r=8, p=1, buflen=32),)
 
 
+def _unless_parsed(parse: Callable[[str], object], parsed: type) -> Callable[[object], object]:
+    """A before-validator that parses a string (env var or flag) and passes parsed values through."""
+
+    def validate(value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return value if isinstance(value, parsed) else parse(str(value))
+
+    return validate
+
+
+# Parsed once, when the settings are read; the node uses these typed values as they are.
+Proxies = Annotated[
+    TrustedProxies, NoDecode, BeforeValidator(_unless_parsed(TrustedProxies.parse, TrustedProxies))
+]
+Networks = Annotated[tuple[IPNetwork, ...], NoDecode, BeforeValidator(_unless_parsed(parse_networks, tuple))]
+Keys = Annotated[ApiKeys, NoDecode, BeforeValidator(_unless_parsed(ApiKeys.parse, ApiKeys))]
+
+
 def allowed_params_json(*sets: ScryptParams) -> str:
     """The ``--allowed-params`` value that allows exactly these sets."""
     return json.dumps([wire_params(params) for params in sets])
@@ -62,8 +92,16 @@ class Settings(BaseSettings):
     """The service's configuration; see the README's table for each setting."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, hide_input_in_errors=True
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,
+        arbitrary_types_allowed=True,
     )
+
+    # Derived once from the fields below, when the settings are read.
+    _rule_set: tuple[Rule, ...] = PrivateAttr(())
+    _scrypt_params: tuple[ScryptParams, ...] = PrivateAttr(())
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8080, ge=0, le=65535, description="Port to listen on (0: any free port).")
@@ -108,8 +146,8 @@ class Settings(BaseSettings):
         "version.json", description="Dockerflow version.json served at /__version__ (if it exists)."
     )
     log_level: LogLevel = Field("INFO", description="Lowest level logged (MozLog JSON on stdout).")
-    trusted_proxies: str = Field(
-        "0",
+    trusted_proxies: Proxies = Field(
+        TrustedProxies(),
         description="Proxies whose X-Forwarded-For is believed: a hop count, or comma-separated CIDRs "
         "(0: only the socket peer counts).",
     )
@@ -119,10 +157,10 @@ class Settings(BaseSettings):
         "separated by newlines or ';'; empty for none. Default: the built-in single-node set.",
     )
     rules_file: Path | None = Field(None, description="Read the rate-limit rules from this file instead.")
-    allowlist: str = Field("", description="Comma-separated CIDRs never rate limited.")
-    denylist: str = Field("", description="Comma-separated CIDRs always refused (403).")
-    api_keys: SecretStr = Field(
-        SecretStr(""),
+    allowlist: Networks = Field((), description="Comma-separated CIDRs never rate limited.")
+    denylist: Networks = Field((), description="Comma-separated CIDRs always refused (403).")
+    api_keys: Keys = Field(
+        ApiKeys({}),
         description="Comma-separated name:key pairs; clients sending X-API-Key are limited by api_key "
         "rules instead of address rules.",
     )
@@ -160,13 +198,6 @@ class Settings(BaseSettings):
             return AllowedParamsList.validate_json(value)
         return value
 
-    @field_validator("allowed_params")
-    @classmethod
-    def _valid_params(cls, value: tuple[AllowedParams, ...]) -> tuple[AllowedParams, ...]:
-        for allowed in value:
-            allowed.to_params()  # raises ValueError on N, r, p or buflen out of range
-        return value
-
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -174,39 +205,23 @@ class Settings(BaseSettings):
             return tuple(origin.strip() for origin in value.split(",") if origin.strip())
         return value
 
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _valid_proxies(cls, value: str) -> str:
-        TrustedProxies(value)  # raises ValueError on a bad CIDR
-        return value
-
-    @field_validator("allowlist", "denylist")
-    @classmethod
-    def _valid_networks(cls, value: str) -> str:
-        parse_networks(value)
-        return value
-
-    @field_validator("api_keys")
-    @classmethod
-    def _valid_keys(cls, value: SecretStr) -> SecretStr:
-        parse_api_keys(value.get_secret_value())
-        return value
-
     @model_validator(mode="after")
-    def _valid_rules(self) -> Settings:
+    def _parse_rules_and_params(self) -> Settings:
         if self.rules is not None and self.rules_file is not None:
             raise ValueError("give rules or rules_file, not both")
-        self.rule_set  # noqa: B018 - parse now so that a bad rule stops start-up
+        if self.rules_file is not None:
+            self._rule_set = parse_rules(self.rules_file.read_text())
+        else:
+            self._rule_set = parse_rules(DEFAULT_RULES if self.rules is None else self.rules)
+        self._scrypt_params = tuple(allowed.to_params() for allowed in self.allowed_params)
         return self
 
     @property
     def rule_set(self) -> tuple[Rule, ...]:
         """The rules in force: given inline, from the file, or the built-in default set."""
-        if self.rules_file is not None:
-            return parse_rules(self.rules_file.read_text())
-        return parse_rules(DEFAULT_RULES if self.rules is None else self.rules)
+        return self._rule_set
 
     @property
     def scrypt_params(self) -> tuple[ScryptParams, ...]:
         """The allowed sets as engine parameters."""
-        return tuple(allowed.to_params() for allowed in self.allowed_params)
+        return self._scrypt_params

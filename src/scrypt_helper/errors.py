@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 from http import HTTPStatus
+from typing import Any
 
 
 class Errno(int, Enum):
@@ -22,6 +23,19 @@ class Errno(int, Enum):
     NOT_FOUND = 404
     METHOD_NOT_ALLOWED = 405
     UNSPECIFIED = 999
+
+
+#: JSON Schema of every error body (see ``ApiError.body``).
+ERROR_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["code", "errno", "error", "message"],
+    "properties": {
+        "code": {"type": "integer"},
+        "errno": {"type": "integer"},
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+    },
+}
 
 
 @dataclass(eq=False)

@@ -1,19 +1,13 @@
-"""MozLog JSON logging on stdout, and the per-request ``request.summary`` line.
+"""MozLog JSON logging on stdout for every logger, uvicorn's included.
 
-Nothing here ever sees a request body: the summary is built from the ASGI scope and
-the few numbers the handler leaves in ``scope["state"]``.
+The per-request ``request.summary`` line comes from ``web.middleware.request_summary``.
 """
 
 from __future__ import annotations
 
 import logging.config
-from typing import Any
-
-from dockerflow.fastapi.middleware import MozlogRequestSummaryLogger
 
 LOGGER_NAME = "scrypt-helper"
-# Numbers the POST handler records in scope["state"] for the summary line.
-SUMMARY_STATE_FIELDS = ("errno", "reason", "queue_ms", "hash_ms", "batch")
 
 
 def configure_logging(level: str) -> None:
@@ -44,18 +38,3 @@ def configure_logging(level: str) -> None:
             },
         }
     )
-
-
-class RequestSummaryLogger(MozlogRequestSummaryLogger):
-    """Dockerflow's request.summary, plus errno and where the time went."""
-
-    def __init__(self, app: Any) -> None:
-        super().__init__(app, logger=logging.getLogger("request.summary"))
-
-    def _format(self, scope: Any, info: Any) -> dict[str, Any]:
-        fields = super()._format(scope, info)
-        state = scope.get("state") or {}
-        for name in SUMMARY_STATE_FIELDS:
-            if name in state:
-                fields[name] = state[name]
-        return fields

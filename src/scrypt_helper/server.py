@@ -1,4 +1,4 @@
-"""Assemble a node (engine, scheduler, metrics, app) and run it on uvicorn with a graceful drain."""
+"""Run a node on uvicorn: its app (and private metrics port), per-connection limits, a graceful drain."""
 
 from __future__ import annotations
 
@@ -11,91 +11,13 @@ from types import FrameType
 
 import uvicorn
 
-from scrypt_helper.abuse import ApiKeys, Guard, LimitStore, TrustedProxies
-from scrypt_helper.abuse.identity import parse_api_keys, parse_networks
-from scrypt_helper.app import Node, create_app, create_metrics_app
 from scrypt_helper.config import Settings
-from scrypt_helper.engines import Engine, ScryptParams, select_engine
-from scrypt_helper.http_protocol import guarded_protocol
 from scrypt_helper.log import configure_logging
-from scrypt_helper.metrics import Metrics
-from scrypt_helper.scheduler import Scheduler
+from scrypt_helper.node import Node, build_node
+from scrypt_helper.web.app import create_app, create_metrics_app
+from scrypt_helper.web.connection_limits import guarded_protocol
 
 logger = logging.getLogger("scrypt_helper.server")
-
-
-def build_node(settings: Settings) -> Node:
-    """Choose and self-test the engine, size the queue, and wire metrics to the scheduler."""
-    engine = select_engine(settings.engine)
-    costliest = max(settings.scrypt_params, key=_cost)
-    queue_size = settings.queue_size
-    if queue_size is None:
-        queue_size = default_queue_size(engine, settings.workers, settings.max_queue_wait, costliest)
-    metrics = Metrics()
-    scheduler = Scheduler(
-        engine,
-        workers=settings.workers,
-        queue_size=queue_size,
-        max_queue_wait=settings.max_queue_wait,
-        on_batch=metrics.observe_batch,
-        reserve=costliest,
-    )
-    metrics.watch(scheduler)
-    store = LimitStore(
-        settings.redis_url.get_secret_value() if settings.redis_url else None,
-        fail_closed=settings.redis_fail_closed,
-        timeout=settings.redis_timeout,
-    )
-    metrics.watch_store(store)
-    guard = Guard(
-        settings.rule_set,
-        store,
-        allowlist=parse_networks(settings.allowlist),
-        denylist=parse_networks(settings.denylist),
-        on_decision=metrics.observe_decision,
-    )
-    logger.info(
-        "engine %s ready: %d workers x %d lanes, queue %d",
-        engine.name,
-        settings.workers,
-        engine.lanes,
-        queue_size,
-    )
-    return Node(
-        settings=settings,
-        scheduler=scheduler,
-        metrics=metrics,
-        guard=guard,
-        proxies=TrustedProxies(settings.trusted_proxies),
-        api_keys=ApiKeys(parse_api_keys(settings.api_keys.get_secret_value())),
-    )
-
-
-def default_queue_size(engine: Engine, workers: int, max_queue_wait: float, params: ScryptParams) -> int:
-    """As many hashes as the workers finish within max-queue-wait, timed on one full batch.
-
-    A longer queue would only hold requests that are answered 503 at their deadline anyway.
-    """
-    seconds = time_batch(engine, params)
-    per_second = workers * engine.lanes / seconds
-    return max(workers * engine.lanes, math.ceil(per_second * max_queue_wait))
-
-
-def _cost(params: ScryptParams) -> int:
-    return params.romix_bytes * params.p
-
-
-def time_batch(engine: Engine, params: ScryptParams) -> float:
-    """Seconds one context takes for a full batch of ``lanes`` hashes (after a warm-up)."""
-    ctx = engine.open_context()
-    try:
-        ctx.reserve(params)
-        inputs = [bytes([lane + 1]) * 32 for lane in range(ctx.lanes)]
-        started = time.perf_counter()
-        ctx.hash_batch(params, inputs)
-        return time.perf_counter() - started
-    finally:
-        ctx.close()
 
 
 def forbid_core_dumps() -> None:

@@ -1,8 +1,9 @@
-"""Pure parsing and validation of a ``POST /`` body into a hash job.
+"""The wire format of ``POST /``: a body parsed into a hash job, a job written as a body, its schema.
 
-The wire format is the 2013 service's: a JSON object with ``input`` (hex), ``salt``
-(string), and ``N``, ``r``, ``p``, ``buflen`` (JSON integers, or digit strings as the
-original accepted). The parameters must equal one of the allowed sets.
+The format is the 2013 service's: a JSON object with ``input`` (hex), ``salt`` (string),
+and ``N``, ``r``, ``p``, ``buflen`` (JSON integers, or digit strings as the original
+accepted). The parameters must equal one of the allowed sets. Parsing is pure: bytes in,
+a ``Job`` or an ``errors.ApiError`` (a 400) out.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from scrypt_helper import errors
 from scrypt_helper.engines.base import ScryptParams
@@ -36,6 +38,20 @@ class Job:
 
     def __repr__(self) -> str:  # never show the input, even in a traceback
         return f"Job(params={self.params!r}, data=<{len(self.data)} bytes>)"
+
+
+def request_json_schema() -> dict[str, Any]:
+    """The OpenAPI (JSON Schema) description of a request body, built from the limits above."""
+    hex_digits = f"^([0-9a-fA-F]{{2}}){{{MIN_INPUT_BYTES},{MAX_INPUT_BYTES}}}$"
+    return {
+        "type": "object",
+        "required": ["input", *PARAM_KEYS],
+        "properties": {
+            "input": {"type": "string", "pattern": hex_digits, "description": "The input, in hex."},
+            "salt": {"type": "string", "description": "The salt; its UTF-8 bytes are used."},
+            **{key: {"type": "integer"} for key in PARAM_KEYS[1:]},
+        },
+    }
 
 
 def wire_params(params: ScryptParams) -> dict[str, object]:

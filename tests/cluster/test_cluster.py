@@ -17,10 +17,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from scrypt_helper.cluster import LoadResult, LocalCluster, find_nginx, metric_value, run_load
+from harness.cluster import LoadResult, LocalCluster, find_nginx, metric_value, run_load
 from scrypt_helper.engines.vectors import PICL, PICL_PARAMS
 from scrypt_helper.launcher import LocalRedis
-from scrypt_helper.protocol import request_body
+from scrypt_helper.wire import request_body
 from tests.conftest import SMALL, allowed_json
 
 pytestmark = [

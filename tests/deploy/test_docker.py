@@ -129,7 +129,7 @@ def test_dockerignore_sends_what_the_builder_copies_and_nothing_else(tmp_path: P
     sent = build_context(tmp_path)
     copied = copied_by_the_builder()
     assert {"pyproject.toml", "setup.py", "README.md", "src"} <= copied
-    assert "src/scrypt_helper/app.py" in sent
+    assert "src/scrypt_helper/web/app.py" in sent
     assert set(native_sources()) <= set(sent)
     for source in copied:
         assert any(path == source or path.startswith(source + "/") for path in sent), source

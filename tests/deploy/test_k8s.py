@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scrypt_helper.abuse.identity import TrustedProxies
 from scrypt_helper.abuse.rules import parse_rules
 from scrypt_helper.config import Settings
 from scrypt_helper.engines.vectors import PICL_PARAMS
@@ -124,7 +125,7 @@ def test_the_settings_are_valid_for_the_service():
     assert secret["valueFrom"]["secretKeyRef"] == {"name": "scrypt-helper-redis", "key": "url"}
     fields = {name.removeprefix("SCRYPT_HELPER_").lower(): value for name, value in settings.items()}
     parsed = Settings(**fields, rules=rules, redis_url="redis://redis:6379/0")
-    assert parsed.trusted_proxies == "1"
+    assert parsed.trusted_proxies == TrustedProxies(hops=1)
     assert parsed.metrics_port == 9100
     ports = {p["name"]: p["containerPort"] for p in container()["ports"]}
     assert ports == {"http": 8080, "metrics": 9100}

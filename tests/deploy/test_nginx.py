@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scrypt_helper.cluster import NGINX_DIR, LocalNginx, find_nginx, nginx_test
+from harness.cluster import NGINX_DIR, LocalNginx, find_nginx, nginx_test
 from scrypt_helper.launcher import free_port
-from scrypt_helper.protocol import request_body
+from scrypt_helper.wire import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
 NGINX = find_nginx()

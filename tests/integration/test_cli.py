@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
-from scrypt_helper import cli
+from scrypt_helper.cli.main import main
 from scrypt_helper.engines import SelfTestFailed
 from scrypt_helper.engines import registry as engine_registry
 from scrypt_helper.engines.vectors import PICL
+from tests.conftest import SMALL, allowed_json, local_node
 
 
 def scrypt_helper(*args: str) -> subprocess.CompletedProcess[str]:
@@ -68,7 +69,7 @@ def test_serve_refuses_to_start_when_the_self_test_fails(monkeypatch, capsys):
     monkeypatch.setattr(engine_registry, "self_test", wrong_answer)
     monkeypatch.setattr("scrypt_helper.server.configure_logging", lambda level: None)
     monkeypatch.setattr("scrypt_helper.server.serve_node", pytest.fail)
-    assert cli.main(["serve", "--engine", "libsodium", "--port", "0"]) == 1
+    assert main(["serve", "--engine", "libsodium", "--port", "0"]) == 1
     assert "refusing to serve" in capsys.readouterr().err
 
 
@@ -86,7 +87,7 @@ def test_engines_lists_every_engine_that_runs_here_with_its_self_test():
 
 def test_the_commands_need_no_development_package():
     probe = (
-        "import sys; from scrypt_helper import cli; cli.build_parser(); "
+        "import sys; from scrypt_helper.cli.main import build_parser; build_parser(); "
         "heavy = {'matplotlib', 'locust', 'schemathesis', 'hypothesis'} & set(sys.modules); "
         "sys.exit(sorted(heavy) or 0)"
     )
@@ -94,3 +95,11 @@ def test_the_commands_need_no_development_package():
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_bad_rule_stops_start_up_naming_the_line():
+    rules = "scrypt : ip : 1 : 1s : 1s : block\nscrypt : ip : 1 : 1s : 1s : stall"
+    with pytest.raises(RuntimeError) as caught:
+        local_node(engine="hashlib", allowed_params=allowed_json(SMALL), rules=rules).start()
+    assert "rule 2" in str(caught.value)
+    assert "unknown policy 'stall'" in str(caught.value)

@@ -20,7 +20,7 @@ from scrypt_helper.client import AsyncClient, Client, HelperError, HelperUnavail
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper.launcher import LocalServer, free_port
-from scrypt_helper.protocol import request_body
+from scrypt_helper.wire import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
 EMAIL = "andré@example.org"

@@ -8,7 +8,7 @@ import os
 
 import httpx
 
-from scrypt_helper.protocol import request_body
+from scrypt_helper.wire import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
 

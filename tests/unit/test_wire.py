@@ -9,7 +9,7 @@ import pytest
 from scrypt_helper import errors
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.protocol import Job, parse_request
+from scrypt_helper.wire import Job, parse_request
 
 OTHER = ScryptParams(salt=b"other", n=1024, r=8, p=1, buflen=64)
 ALLOWED = (PICL_PARAMS, OTHER)

@@ -11,7 +11,7 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import RateLimiter
 
 from scrypt_helper import errors
-from scrypt_helper.abuse.identity import Client, IPNetwork
+from scrypt_helper.abuse.identity import ClientIdentity, IPNetwork
 from scrypt_helper.abuse.rules import Action, Rule
 from scrypt_helper.abuse.store import LimitStore, StoreUnavailable
 
@@ -39,10 +39,10 @@ class Guard:
         self._observe = on_decision or (lambda rule, policy: None)
         self._items = {rule: RateLimitItemPerSecond(rule.attempts, rule.window) for rule in self.rules}
 
-    def allowed(self, client: Client) -> bool:
+    def allowed(self, client: ClientIdentity) -> bool:
         return any(client.ip in net for net in self.allowlist)
 
-    async def admit_request(self, client: Client) -> None:
+    async def admit_request(self, client: ClientIdentity) -> None:
         """Any API request: deny list, bans, then the ``request`` rules. Raises ApiError to refuse."""
         if self.allowed(client):
             return
@@ -51,12 +51,12 @@ class Guard:
             raise errors.forbidden()
         await self._guarded(client, "request", check_bans=True)
 
-    async def admit_scrypt(self, client: Client) -> None:
+    async def admit_scrypt(self, client: ClientIdentity) -> None:
         """A valid hash request: blocks, then the ``scrypt`` rules. Raises ApiError to refuse."""
         if not self.allowed(client):
             await self._guarded(client, "scrypt", check_bans=False)
 
-    async def _guarded(self, client: Client, action: Action, *, check_bans: bool) -> None:
+    async def _guarded(self, client: ClientIdentity, action: Action, *, check_bans: bool) -> None:
         rules = [
             (rule, key) for rule in self.rules if rule.action == action and (key := client.key(rule.property))
         ]

@@ -14,7 +14,7 @@ API_KEY_HEADER = "x-api-key"
 
 
 @dataclass(frozen=True, slots=True)
-class Client:
+class ClientIdentity:
     """The identity rules count: address, its /24 or /64, and the API key's name."""
 
     ip: IPAddress
@@ -34,6 +34,7 @@ class Client:
         return self.api_key
 
 
+@dataclass(frozen=True, slots=True)
 class TrustedProxies:
     """Which peers may tell us the client address in ``X-Forwarded-For``.
 
@@ -41,16 +42,16 @@ class TrustedProxies:
     CIDRs (entries added by a proxy inside them are skipped, from the right).
     """
 
-    def __init__(self, spec: str) -> None:
-        spec = spec.strip()
-        self.hops = 0
-        self.networks: tuple[IPNetwork, ...] = ()
-        if spec.isdigit():
-            self.hops = int(spec)
-        elif spec:
-            self.networks = tuple(
-                ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",")
-            )
+    hops: int = 0
+    networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def parse(cls, spec: str | int) -> TrustedProxies:
+        """A hop count (``"1"``) or comma-separated CIDRs; ValueError on a bad CIDR."""
+        text = str(spec).strip()
+        if text.isdigit():
+            return cls(hops=int(text))
+        return cls(networks=parse_networks(text))
 
     def client_ip(self, peer: str | None, forwarded_for: str | None) -> IPAddress:
         """The address of the client: the peer unless a trusted proxy forwarded the request."""
@@ -88,6 +89,14 @@ class ApiKeys:
 
     def __init__(self, keys: Mapping[str, str]) -> None:
         self._by_digest = {hashlib.sha256(key.encode()).digest(): name for name, key in keys.items()}
+
+    @classmethod
+    def parse(cls, spec: str) -> ApiKeys:
+        """``name:key`` pairs separated by commas; ValueError (naming no key) when malformed."""
+        return cls(parse_api_keys(spec))
+
+    def __repr__(self) -> str:  # names only: never a key, nor a digest of one
+        return f"ApiKeys(names={sorted(self._by_digest.values())!r})"
 
     def __bool__(self) -> bool:
         return bool(self._by_digest)

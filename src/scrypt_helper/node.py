@@ -1,0 +1,99 @@
+"""One node's parts, assembled in one place: engine, scheduler, limits and metrics.
+
+``build_node(settings)`` is the only place that wires them; the web layer receives the
+finished ``Node`` and never builds anything itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from scrypt_helper.abuse import Guard, LimitStore
+from scrypt_helper.config import Settings
+from scrypt_helper.engines import Engine, ScryptParams, select_engine
+from scrypt_helper.metrics import Metrics
+from scrypt_helper.scheduler import Scheduler
+
+logger = logging.getLogger("scrypt_helper.node")
+
+
+@dataclass
+class Node:
+    """What one running node's routes share."""
+
+    settings: Settings
+    scheduler: Scheduler
+    metrics: Metrics
+    guard: Guard
+    draining: bool = False
+
+
+def build_node(settings: Settings, engine: Engine | None = None) -> Node:
+    """Choose and self-test the engine (unless one is given), size the queue, wire metrics and limits."""
+    if engine is None:
+        engine = select_engine(settings.engine)
+    costliest = max(settings.scrypt_params, key=_cost)
+    queue_size = settings.queue_size
+    if queue_size is None:
+        queue_size = default_queue_size(engine, settings.workers, settings.max_queue_wait, costliest)
+    metrics = Metrics()
+    scheduler = Scheduler(
+        engine,
+        workers=settings.workers,
+        queue_size=queue_size,
+        max_queue_wait=settings.max_queue_wait,
+        on_batch=metrics.observe_batch,
+        reserve=costliest,
+    )
+    metrics.watch(scheduler)
+    store = LimitStore(
+        settings.redis_url.get_secret_value() if settings.redis_url else None,
+        fail_closed=settings.redis_fail_closed,
+        timeout=settings.redis_timeout,
+    )
+    metrics.watch_store(store)
+    guard = Guard(
+        settings.rule_set,
+        store,
+        allowlist=settings.allowlist,
+        denylist=settings.denylist,
+        on_decision=metrics.observe_decision,
+    )
+    logger.info(
+        "engine %s ready: %d workers x %d lanes, queue %d",
+        engine.name,
+        settings.workers,
+        engine.lanes,
+        queue_size,
+    )
+    return Node(settings=settings, scheduler=scheduler, metrics=metrics, guard=guard)
+
+
+def default_queue_size(engine: Engine, workers: int, max_queue_wait: float, params: ScryptParams) -> int:
+    """As many hashes as the workers finish within max-queue-wait, timed on one full batch.
+
+    A longer queue would only hold requests that are answered 503 at their deadline anyway.
+    """
+    seconds = time_batch(engine, params)
+    per_second = workers * engine.lanes / seconds
+    return max(workers * engine.lanes, math.ceil(per_second * max_queue_wait))
+
+
+def _cost(params: ScryptParams) -> int:
+    return params.romix_bytes * params.p
+
+
+def time_batch(engine: Engine, params: ScryptParams) -> float:
+    """Seconds one context takes for a full batch of ``lanes`` hashes (after a warm-up)."""
+    ctx = engine.open_context()
+    try:
+        ctx.reserve(params)
+        inputs = [bytes([lane + 1]) * 32 for lane in range(ctx.lanes)]
+        started = time.perf_counter()
+        ctx.hash_batch(params, inputs)
+        return time.perf_counter() - started
+    finally:
+        ctx.close()

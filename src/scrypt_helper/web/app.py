@@ -1,0 +1,79 @@
+"""Assemble the ASGI app of a node: routers, error handlers, middleware and the workers' lifespan.
+
+This module only assembles. Routes live in ``scrypt``, ``dockerflow`` and ``prometheus``, what
+they share in ``dependencies``, error shapes in ``error_handlers``, and every middleware in
+``middleware/``, one pure-ASGI class per module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from dockerflow.fastapi.middleware import RequestIdMiddleware
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from scrypt_helper import __version__
+from scrypt_helper.node import Node
+from scrypt_helper.web import dockerflow, prometheus, scrypt
+from scrypt_helper.web.error_handlers import EXCEPTION_HANDLERS
+from scrypt_helper.web.middleware.request_metrics import RequestMetricsMiddleware
+from scrypt_helper.web.middleware.request_summary import RequestSummaryMiddleware
+from scrypt_helper.web.middleware.security_headers import SecurityHeadersMiddleware
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the hash workers before serving; at shutdown, drain them and close the limit store."""
+    node: Node = app.state.node
+    await asyncio.to_thread(node.scheduler.start)
+    try:
+        yield
+    finally:
+        node.draining = True
+        await asyncio.to_thread(node.scheduler.close, node.settings.shutdown_timeout)
+        await node.guard.store.close()
+
+
+def create_app(node: Node) -> FastAPI:
+    """The service's app; its lifespan starts the workers and drains them at shutdown."""
+    app = FastAPI(
+        title="scrypt-helper",
+        version=__version__,
+        description="Computes scrypt for clients too weak to do it themselves.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    app.state.node = node
+    app.include_router(scrypt.router)
+    app.include_router(dockerflow.router)
+    if node.settings.metrics_port is None:
+        app.include_router(prometheus.router)
+
+    # Each add_middleware wraps what is already there: the last added sees a request first.
+    # A request passes: request id, summary log, metrics, security headers, CORS, then the router.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=list(node.settings.cors_origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Content-Type"],
+        allow_credentials=False,
+        max_age=86400,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestMetricsMiddleware, metrics=node.metrics)
+    app.add_middleware(RequestSummaryMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def create_metrics_app(node: Node) -> FastAPI:
+    """A separate app serving only ``/metrics``, for a private port."""
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.node = node
+    app.include_router(prometheus.router)
+    return app
