@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+import scrypt_helper
 from scrypt_helper.config import allowed_params_json as allowed_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
@@ -14,6 +16,10 @@ from scrypt_helper.launcher import LocalRedis, LocalServer
 
 # Where the parameter values do not matter, hash 128 KiB instead of 64 MiB.
 SMALL = ScryptParams(salt=b"scrypt-helper-tests", n=1024, r=8, p=1, buflen=32)
+
+
+def pytest_report_header() -> str:
+    return f"scrypt_helper under test: {Path(scrypt_helper.__file__).parent}"
 
 
 def local_node(**flags: object) -> LocalServer:

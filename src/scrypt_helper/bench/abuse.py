@@ -14,6 +14,7 @@ import httpx
 
 from scrypt_helper.bench.flood import Flood, prepared_request
 from scrypt_helper.bench.http import closed_loop, random_body
+from scrypt_helper.bench.report import progress
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.launcher import LocalRedis, LocalServer
 
@@ -29,10 +30,6 @@ def normal_users() -> Callable[[], dict[str, str]]:
         return {"X-Forwarded-For": f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"}
 
     return headers
-
-
-def progress(message: str) -> None:
-    print(f"... {message}", flush=True)
 
 
 def measure_flood(params: ScryptParams, allowed: str, args: argparse.Namespace) -> dict[str, Any]:

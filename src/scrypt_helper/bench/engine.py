@@ -11,6 +11,9 @@ from scrypt_helper.engines import ENGINE_NAMES, Engine, EngineUnavailable, Scryp
 from scrypt_helper.engines.registry import self_test
 from scrypt_helper.engines.vectors import PICL_PARAMS
 
+# N=1024: a quick run that shows the shape of the figures, not production speed.
+TINY_PARAMS = ScryptParams(salt=b"bench", n=1024, r=8, p=1, buflen=32)
+
 
 @dataclass(frozen=True, slots=True)
 class EngineFigure:

@@ -5,32 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from scrypt_helper.bench.engine import measure_engine
 from scrypt_helper.bench.http import closed_loop, percentile, send_requests
+from scrypt_helper.bench.report import progress
 from scrypt_helper.config import allowed_params_json
 from scrypt_helper.engines import Engine, ScryptParams
 from scrypt_helper.launcher import LocalServer
-
-# N=1024: a quick run that shows the shape of the figures, not production speed.
-TINY_PARAMS = ScryptParams(salt=b"bench", n=1024, r=8, p=1, buflen=32)
-
-
-def progress(message: str) -> None:
-    """One line saying what is being measured now."""
-    print(f"... {message}", flush=True)
-
-
-def write_report(report: dict[str, Any], out: Path, name: str) -> None:
-    """Write the report as ``out/name.json`` and say where."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {path}")
 
 
 def bench_service(engine: Engine, params: ScryptParams, args: argparse.Namespace) -> dict[str, Any]:

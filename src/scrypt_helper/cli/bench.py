@@ -65,13 +65,9 @@ def add_capacity_arguments(parser: argparse.ArgumentParser) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the scenario, print its tables and write its JSON report (and the service's plots)."""
-    from scrypt_helper.bench.service import (
-        TINY_PARAMS,
-        bench_service,
-        print_comparison,
-        print_report,
-        write_report,
-    )
+    from scrypt_helper.bench.engine import TINY_PARAMS
+    from scrypt_helper.bench.report import write_report
+    from scrypt_helper.bench.service import bench_service, print_comparison, print_report
 
     params = TINY_PARAMS if args.tiny else PICL_PARAMS
     suffix = "-tiny" if args.tiny else ""

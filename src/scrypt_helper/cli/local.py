@@ -40,8 +40,7 @@ def cmd_hash(args: argparse.Namespace) -> int:
 
 def cmd_engines(args: argparse.Namespace) -> int:
     """Print each engine that runs here with its self-test result and speed."""
-    from scrypt_helper.bench.engine import list_engines
-    from scrypt_helper.bench.service import TINY_PARAMS
+    from scrypt_helper.bench.engine import TINY_PARAMS, list_engines
 
     params = TINY_PARAMS if args.tiny else PICL_PARAMS
     list_engines(seconds=args.seconds, threads=[int(t) for t in args.threads.split(",")], params=params)
