@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 import pytest
 from pydantic import ValidationError
 
+from scrypt_helper.abuse.identity import TrustedProxies, parse_networks
 from scrypt_helper.cli.arguments import settings_from_args
 from scrypt_helper.cli.main import build_parser
 from scrypt_helper.config import DEFAULT_ALLOWED_PARAMS, Settings, default_workers
@@ -53,6 +55,28 @@ def test_environment_is_read(monkeypatch):
     assert (settings.port, settings.queue_size, settings.max_queue_wait) == (9000, 7, 0.5)
     assert settings.log_level == "DEBUG"
     assert settings.cors_origins == ("https://a.example", "https://b.example")
+
+
+def test_proxies_lists_and_keys_are_parsed_once_into_typed_values(monkeypatch):
+    monkeypatch.setenv("SCRYPT_HELPER_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8")
+    monkeypatch.setenv("SCRYPT_HELPER_DENYLIST", "192.0.2.0/24")
+    settings = serve_settings("--allowlist", "127.0.0.1/32", "--api-keys", "partner:0123456789abcdef")
+    assert settings.trusted_proxies == TrustedProxies(networks=parse_networks("10.0.0.0/8, fd00::/8"))
+    assert settings.denylist == (ipaddress.ip_network("192.0.2.0/24"),)
+    assert settings.allowlist == (ipaddress.ip_network("127.0.0.1/32"),)
+    assert settings.api_keys.name_of("0123456789abcdef") == "partner"
+    assert Settings(trusted_proxies="2").trusted_proxies == TrustedProxies(hops=2)
+    monkeypatch.delenv("SCRYPT_HELPER_TRUSTED_PROXIES")
+    assert Settings().trusted_proxies == TrustedProxies(hops=0)
+    assert not Settings().api_keys
+
+
+@pytest.mark.parametrize(
+    "flags", [["--trusted-proxies", "10.0.0.0/33"], ["--allowlist", "nope"], ["--denylist", "10.0.0.1/8, x"]]
+)
+def test_a_bad_network_stops_start_up(flags):
+    with pytest.raises(ValidationError):
+        serve_settings(*flags)
 
 
 def test_flags_override_environment(monkeypatch):
