@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import scrypt_helper
@@ -52,3 +53,15 @@ def redis_server() -> Iterator[LocalRedis]:
 @pytest.fixture
 def random_input() -> bytes:
     return os.urandom(32)
+
+
+def assert_error(response: httpx.Response, status: int, errno: int, message: str | None = None) -> None:
+    """An error in the documented JSON shape, never cached."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store"
+    document = response.json()
+    assert set(document) == {"code", "errno", "error", "message"}
+    assert (document["code"], document["errno"]) == (status, errno)
+    if message is not None:
+        assert document["message"] == message

@@ -12,23 +12,13 @@ import pytest
 
 from scrypt_helper.engines.vectors import PICL, PICL_PARAMS
 from scrypt_helper.wire import request_body
-from tests.conftest import SMALL
+from tests.conftest import SMALL, assert_error
 
 
 def post(server, payload: object, **kwargs: object) -> httpx.Response:
     if not isinstance(payload, dict):
         return httpx.post(server.url + "/", content=payload, timeout=30, **kwargs)
     return httpx.post(server.url + "/", json=payload, timeout=30, **kwargs)
-
-
-def assert_error(response: httpx.Response, status: int, errno: int, message: str | None = None) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    document = response.json()
-    assert set(document) == {"code", "errno", "error", "message"}
-    assert (document["code"], document["errno"]) == (status, errno)
-    if message is not None:
-        assert document["message"] == message
 
 
 @pytest.mark.parametrize("vector", PICL, ids=["known-1", "known-2"])

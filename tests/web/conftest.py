@@ -103,15 +103,3 @@ async def make_app(engine: ControlledEngine) -> AsyncIterator[AppFactory]:
 @pytest.fixture
 async def app(make_app: AppFactory) -> AppClient:
     return await make_app()
-
-
-def assert_error(response: httpx.Response, status: int, errno: int, message: str | None = None) -> None:
-    """An error in the documented shape, never cached."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    assert response.headers["cache-control"] == "no-store"
-    document = response.json()
-    assert set(document) == {"code", "errno", "error", "message"}
-    assert (document["code"], document["errno"]) == (status, errno)
-    if message is not None:
-        assert document["message"] == message

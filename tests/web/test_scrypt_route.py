@@ -8,8 +8,8 @@ import os
 import pytest
 
 from scrypt_helper.wire import MAX_INPUT_BYTES, request_body
-from tests.conftest import SMALL
-from tests.web.conftest import assert_error, reference
+from tests.conftest import SMALL, assert_error
+from tests.web.conftest import reference
 
 
 async def test_answers_match_hashlib_on_random_inputs(app):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any, TypeAlias
 
 from scrypt_helper.config import Settings
@@ -51,3 +52,9 @@ def hash_arguments(args: argparse.Namespace) -> tuple[bytes, ScryptParams]:
 def add_deadline_argument(parser: argparse.ArgumentParser) -> None:
     """``--deadline``: the most seconds a command spends on the helper."""
     parser.add_argument("--deadline", type=float, default=30.0, help="most seconds spent on the helper")
+
+
+def complain(command: str, problem: object, status: int) -> int:
+    """Say on stderr what went wrong, after the command's name, and return the exit status."""
+    print(f"scrypt-helper {command}: {problem}", file=sys.stderr)
+    return status

@@ -9,7 +9,13 @@ import argparse
 import getpass
 import sys
 
-from scrypt_helper.cli.arguments import Commands, add_deadline_argument, add_hash_arguments, hash_arguments
+from scrypt_helper.cli.arguments import (
+    Commands,
+    add_deadline_argument,
+    add_hash_arguments,
+    complain,
+    hash_arguments,
+)
 
 
 def register(commands: Commands) -> None:
@@ -32,25 +38,19 @@ def register(commands: Commands) -> None:
     stretch.set_defaults(handler=cmd_stretch)
 
 
-def _fail(command: str, exc: Exception) -> int:
-    print(f"scrypt-helper {command}: {exc}", file=sys.stderr)
-    return 1
-
-
 def cmd_client(args: argparse.Namespace) -> int:
     """Print the helper's answer for the hex input."""
     try:
         data, params = hash_arguments(args)
     except ValueError as exc:
-        print(f"scrypt-helper client: {exc}", file=sys.stderr)
-        return 2
+        return complain("client", exc, 2)
     from scrypt_helper.client import Client, ClientError
 
     try:
         with Client(args.url, params=params, deadline=args.deadline, fallback=args.fallback) as client:
             output = client.hash(data)
     except (ClientError, ValueError) as exc:
-        return _fail("client", exc)
+        return complain("client", exc, 1)
     print(output.hex())
     return 0
 
@@ -70,17 +70,15 @@ def cmd_stretch(args: argparse.Namespace) -> int:
     try:
         password = read_password()
     except UnicodeDecodeError:
-        print("scrypt-helper stretch: the password is not UTF-8", file=sys.stderr)
-        return 2
+        return complain("stretch", "the password is not UTF-8", 2)
     if password is None:
-        print("scrypt-helper stretch: no password given on stdin", file=sys.stderr)
-        return 2
+        return complain("stretch", "no password given on stdin", 2)
     from scrypt_helper.client import Client, ClientError, first_pbkdf, second_pbkdf
 
     try:
         with Client(args.url, deadline=args.deadline) as client:
             k2 = client.hash(first_pbkdf(args.email, password))
     except (ClientError, ValueError) as exc:
-        return _fail("stretch", exc)
+        return complain("stretch", exc, 1)
     print(second_pbkdf(args.email, password, k2).hex())
     return 0

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from scrypt_helper.cli.arguments import Commands, add_hash_arguments, hash_arguments
+from scrypt_helper.cli.arguments import Commands, add_hash_arguments, complain, hash_arguments
 from scrypt_helper.engines import select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
 
@@ -31,8 +30,7 @@ def cmd_hash(args: argparse.Namespace) -> int:
     try:
         data, params = hash_arguments(args)
     except ValueError as exc:
-        print(f"scrypt-helper hash: {exc}", file=sys.stderr)
-        return 2
+        return complain("hash", exc, 2)
     engine = select_engine(args.engine)
     print(engine.hash(params, data).hex())
     return 0

@@ -48,6 +48,7 @@ OUTPUT_SCHEMA = {"type": "object", "required": ["output"], "properties": {"outpu
 @router.get("/", response_class=PlainTextResponse, summary="Health check of the 2013 service")
 @router.head("/", include_in_schema=False)
 async def root(client: AdmittedClient) -> str:
+    """ "OK" to any client the guard admits (the 2013 service's health check)."""
     return "OK"
 
 
