@@ -11,11 +11,18 @@ No global -march: one build runs on any x86-64. Each SIMD variant is
 compiled with function target attributes in its own source file and chosen
 at run time with __builtin_cpu_supports; on other CPUs only the portable
 kernel does any work.
+
+The C sources in native/: module.c binds the plain-C batch driver
+(scrypt_driver.c, with the planner in scrypt_plan.c and the OS/CPU pieces in
+scrypt_platform.c) to Python; romix_*.c are the ROMix kernels. The parameter
+limits come from src/scrypt_helper/engines/param_limits.py, read (not
+imported) by native/limit_macros.py and passed as SCRYPT_MAX_* macros.
 """
 
 from __future__ import annotations
 
 import os
+import runpy
 import sys
 
 from setuptools import Extension, setup
@@ -33,8 +40,26 @@ except ImportError:  # setuptools < 59
     from distutils.errors import DistutilsPlatformError as PlatformError  # type: ignore[no-redef]
 
 NATIVE_DIR = "native"
-SOURCES = ["module.c", "romix_portable.c", "romix_sse2.c", "romix_avx2.c", "romix_avx512.c"]
-HEADERS = ["scrypt_native.h", "romix_template.h", "simd_xmm.h"]
+SOURCES = [
+    "module.c",
+    "scrypt_driver.c",
+    "scrypt_plan.c",
+    "scrypt_platform.c",
+    "romix_portable.c",
+    "romix_sse2.c",
+    "romix_avx2.c",
+    "romix_avx512.c",
+]
+HEADERS = [
+    "scrypt_driver.h",
+    "scrypt_plan.h",
+    "scrypt_platform.h",
+    "scrypt_native.h",
+    "romix_template.h",
+    "simd_xmm.h",
+]
+# Loaded by path: setup.py must not import the package (its dependencies may be missing).
+LIMITS = runpy.run_path(os.path.join(NATIVE_DIR, "limit_macros.py"))
 BUILD_ERRORS = (CCompilerError, CompileError, ExecError, LinkError, PlatformError, OSError)
 GCC_LIKE_FLAGS = ["-std=c11", "-O3", "-Wall", "-Wextra"]
 
@@ -83,8 +108,9 @@ setup(
         Extension(
             "scrypt_helper._native",
             sources=[f"{NATIVE_DIR}/{name}" for name in SOURCES],
-            depends=[f"{NATIVE_DIR}/{name}" for name in HEADERS],
+            depends=[*(f"{NATIVE_DIR}/{name}" for name in HEADERS), str(LIMITS["LIMITS_FILE"])],
             include_dirs=[NATIVE_DIR],
+            define_macros=LIMITS["limit_macros"]("."),
             libraries=["crypto"],
         )
     ],

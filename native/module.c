@@ -1,7 +1,8 @@
 /*
- * module.c - the scrypt_helper._native extension: scrypt for many
- * independent inputs at once, with multi-buffer SIMD ROMix kernels chosen
- * at run time (see the module docstring below).
+ * module.c - the scrypt_helper._native extension: binds the batch driver
+ * (scrypt_driver.h) to Python. It turns arguments into C values, copies the
+ * inputs out of Python objects so the driver can run without the GIL, and
+ * maps the driver's status codes to Python exceptions.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -10,84 +11,43 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include "scrypt_driver.h"
+#include "scrypt_plan.h"
 
-#include "scrypt_native.h"
+/* ---------------------------------------------------------------- helpers */
 
-#if defined(__unix__) || defined(__APPLE__)
-#include <sys/mman.h>
-#include <unistd.h>
-#define HAVE_MMAP 1
-#else
-#define HAVE_MMAP 0
-#endif
+/* The value of a limit macro as a string literal, for docstrings. */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
-#define MAX_LOG2_N 20
-#define MAX_R 32
-#define MAX_P 16
-#define MAX_BUFLEN 1024
-#define MAX_JOBS (SCRYPT_MAX_LANES * MAX_P)
-#define HUGE_ALIGN ((size_t)2 << 20)
-
-/* ---------------------------------------------------------------- wiping */
-
-/* Zero memory in a way the compiler may not drop as a dead store. */
-static void secure_wipe(void *p, size_t n)
+/* "avx512, avx2, sse2, portable": every variant this build has. */
+static void built_names(char *buf, size_t len)
 {
-    if (p == NULL || n == 0)
-        return;
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 25))
-    explicit_bzero(p, n);
-#else
-    {
-        volatile unsigned char *v = (volatile unsigned char *)p;
-        while (n--)
-            *v++ = 0;
+    const struct scrypt_variant *v[SCRYPT_MAX_VARIANTS];
+    size_t n = scrypt_variants_built(v, SCRYPT_MAX_VARIANTS), i;
+
+    buf[0] = '\0';
+    for (i = 0; i < n && i < SCRYPT_MAX_VARIANTS; i++) {
+        if (i > 0)
+            strncat(buf, ", ", len - strlen(buf) - 1);
+        strncat(buf, v[i]->name, len - strlen(buf) - 1);
     }
-#endif
 }
 
-/* --------------------------------------------------------------- variants */
-
-#if SCRYPT_X86
-#if defined(__GNUC__) || defined(__clang__)
-static int cpu_has_avx512(void)
+static PyObject *unknown_variant(PyObject *name_obj)
 {
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
-}
-static int cpu_has_avx2(void) { return __builtin_cpu_supports("avx2"); }
-static int cpu_has_sse2(void) { return __builtin_cpu_supports("sse2"); }
-#else
-static int cpu_has_avx512(void) { return 0; }
-static int cpu_has_avx2(void) { return 0; }
-static int cpu_has_sse2(void) { return 0; }
-#endif
-#endif
-static int cpu_any(void) { return 1; }
+    char names[128];
 
-struct built_variant {
+    built_names(names, sizeof(names));
+    PyErr_Format(PyExc_ValueError, "unknown scrypt variant %R; this build has: %s", name_obj, names);
+    return NULL;
+}
+
+/* The built variant a str names; NULL with TypeError or ValueError set. */
+static const struct scrypt_variant *find_variant(PyObject *name_obj)
+{
     const struct scrypt_variant *v;
-    int (*cpu_ok)(void);
-};
-
-/* Every variant this build has, best first. */
-static const struct built_variant BUILT[] = {
-#if SCRYPT_X86
-    {&scrypt_variant_avx512, cpu_has_avx512},
-    {&scrypt_variant_avx2, cpu_has_avx2},
-    {&scrypt_variant_sse2, cpu_has_sse2},
-#endif
-    {&scrypt_variant_portable, cpu_any},
-};
-#define N_BUILT (sizeof(BUILT) / sizeof(BUILT[0]))
-
-static int variant_supported[N_BUILT];
-static char built_names[128]; /* "avx512, avx2, sse2, portable" */
-
-static const struct built_variant *find_variant(PyObject *name_obj)
-{
     const char *name;
-    size_t i;
 
     if (!PyUnicode_Check(name_obj)) {
         PyErr_Format(PyExc_TypeError, "variant must be str, not %.100s", Py_TYPE(name_obj)->tp_name);
@@ -96,187 +56,39 @@ static const struct built_variant *find_variant(PyObject *name_obj)
     name = PyUnicode_AsUTF8(name_obj);
     if (name == NULL)
         return NULL;
-    for (i = 0; i < N_BUILT; i++)
-        if (strcmp(BUILT[i].v->name, name) == 0)
-            return &BUILT[i];
-    PyErr_Format(PyExc_ValueError, "unknown scrypt variant %R; this build has: %s", name_obj, built_names);
-    return NULL;
+    v = scrypt_variant_find(name);
+    if (v == NULL)
+        unknown_variant(name_obj);
+    return v;
 }
-
-static unsigned variant_lanes(const struct scrypt_variant *v)
-{
-    unsigned lanes = 1;
-    size_t i;
-
-    for (i = 0; i < v->n_kernels; i++)
-        if (v->kernels[i].lanes > lanes)
-            lanes = v->kernels[i].lanes;
-    return lanes;
-}
-
-/* ---------------------------------------------------------------- planner */
-
-struct plan_step {
-    const struct scrypt_kernel *kernel;
-    unsigned jobs; /* real jobs in this pass (the rest of its lanes are filler) */
-};
 
 /*
- * Spread `jobs` ROMix jobs over kernel passes so that the summed pass cost
- * is least (a lone job takes the one-hash kernel; a full batch the widest).
- * Returns the number of steps written (at most `jobs`).
+ * Read an int argument into *out for the driver to range-check: negative
+ * and oversized values become UINT64_MAX, which no limit admits.
  */
-static size_t make_plan(const struct scrypt_variant *v, unsigned jobs, struct plan_step *steps)
+static int get_int_arg(PyObject *obj, const char *name, uint64_t *out)
 {
-    unsigned long long best[MAX_JOBS + 1];
-    unsigned choice[MAX_JOBS + 1];
-    unsigned k, q;
-    size_t n = 0;
+    int overflow = 0;
+    long long v;
 
-    best[0] = 0;
-    for (k = 1; k <= jobs; k++) {
-        best[k] = ~0ULL;
-        choice[k] = 0;
-        for (q = 0; q < v->n_kernels; q++) {
-            unsigned take = k < v->kernels[q].lanes ? k : v->kernels[q].lanes;
-            unsigned long long c = v->kernels[q].cost + best[k - take];
-            if (c < best[k]) {
-                best[k] = c;
-                choice[k] = q;
-            }
-        }
+    if (!PyLong_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be int, not %.100s", name, Py_TYPE(obj)->tp_name);
+        return -1;
     }
-    for (k = jobs; k > 0;) {
-        const struct scrypt_kernel *kern = &v->kernels[choice[k]];
-        unsigned take = k < kern->lanes ? k : kern->lanes;
-        steps[n].kernel = kern;
-        steps[n].jobs = take;
-        n++;
-        k -= take;
-    }
-    return n;
-}
-
-/* ------------------------------------------------------- block word order */
-
-/* Word that storage position i of a diagonal-order block holds. */
-static const unsigned char DIAGONAL[16] = {0, 5, 10, 15, 4, 9, 14, 3, 8, 13, 2, 7, 12, 1, 6, 11};
-
-static uint32_t le32dec(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static void le32enc(uint8_t *p, uint32_t x)
-{
-    p[0] = (uint8_t)x;
-    p[1] = (uint8_t)(x >> 8);
-    p[2] = (uint8_t)(x >> 16);
-    p[3] = (uint8_t)(x >> 24);
-}
-
-/* Little-endian bytes -> host words in the kernel's order (nblocks 64-byte blocks). */
-static void bytes_to_words(const uint8_t *src, uint32_t *dst, size_t nblocks, int diagonal)
-{
-    size_t b, i;
-
-    for (b = 0; b < nblocks; b++)
-        for (i = 0; i < 16; i++)
-            dst[b * 16 + i] = le32dec(src + 64 * b + 4 * (diagonal ? DIAGONAL[i] : i));
-}
-
-static void words_to_bytes(const uint32_t *src, uint8_t *dst, size_t nblocks, int diagonal)
-{
-    size_t b, i;
-
-    for (b = 0; b < nblocks; b++)
-        for (i = 0; i < 16; i++)
-            le32enc(dst + 64 * b + 4 * (diagonal ? DIAGONAL[i] : i), src[b * 16 + i]);
-}
-
-/* ------------------------------------------------------- big buffer memory */
-
-struct bigbuf {
-    uint8_t *p;      /* 64-byte aligned start */
-    size_t bytes;    /* usable bytes (what buffer_bytes reports) */
-    void *map;       /* what to free/munmap */
-    size_t map_len;  /* mapping length (mmap) */
-};
-
-/* Allocate `bytes` (64-byte aligned; 2 MiB aligned with transparent huge
- * pages requested when large). Returns 0 or -1 (out of memory). */
-static int bigbuf_alloc(struct bigbuf *bb, size_t bytes)
-{
-    memset(bb, 0, sizeof(*bb));
-#if HAVE_MMAP
-    {
-        size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        size_t align = bytes >= HUGE_ALIGN ? HUGE_ALIGN : page;
-        size_t len, map_len;
-        uint8_t *m, *a;
-
-        if (page == 0 || page > HUGE_ALIGN || (page & (page - 1)))
-            page = 4096;
-        if (bytes > SIZE_MAX - 2 * align)
-            return -1;
-        len = (bytes + align - 1) & ~(align - 1);
-        map_len = len + (align > page ? align : 0);
-        m = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
-            return -1;
-        a = (uint8_t *)(((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1));
-        if (a > m)
-            munmap(m, (size_t)(a - m));
-        if (m + map_len > a + len)
-            munmap(a + len, (size_t)(m + map_len - (a + len)));
-#if defined(MADV_HUGEPAGE)
-        if (align == HUGE_ALIGN)
-            (void)madvise(a, len, MADV_HUGEPAGE);
-#endif
-        bb->p = a;
-        bb->bytes = bytes;
-        bb->map = a;
-        bb->map_len = len;
-        return 0;
-    }
-#else
-    {
-        void *m = NULL;
-        if (posix_memalign(&m, 64, bytes ? bytes : 64) != 0)
-            return -1;
-        bb->p = m;
-        bb->bytes = bytes;
-        bb->map = m;
-        return 0;
-    }
-#endif
-}
-
-/* Free the buffer, zeroing it first when it may hold hash state. */
-static void bigbuf_free(struct bigbuf *bb, int dirty)
-{
-    if (bb->map == NULL)
-        return;
-    if (dirty)
-        secure_wipe(bb->p, bb->bytes);
-#if HAVE_MMAP
-    munmap(bb->map, bb->map_len);
-#else
-    free(bb->map);
-#endif
-    memset(bb, 0, sizeof(*bb));
+    v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    *out = overflow || v < 0 ? UINT64_MAX : (uint64_t)v;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- Context */
 
 typedef struct {
     PyObject_HEAD
-    const struct scrypt_variant *variant;
-    unsigned lanes;
-    struct bigbuf buf;
-    int dirty;  /* buf may hold hash state */
+    struct scrypt_ctx ctx;
     int closed;
-    int busy;   /* a call is running with the GIL released */
+    int busy; /* a call is running with the GIL released */
 } ContextObject;
 
 static int context_enter(ContextObject *self)
@@ -297,136 +109,113 @@ static PyObject *Context_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"variant", NULL};
     PyObject *name_obj;
-    const struct built_variant *bv;
+    const struct scrypt_variant *v;
+    struct scrypt_ctx ctx;
     ContextObject *self;
+    int rc;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:Context", kwlist, &name_obj))
         return NULL;
-    bv = find_variant(name_obj);
-    if (bv == NULL)
+    v = find_variant(name_obj);
+    if (v == NULL)
         return NULL;
-    if (!variant_supported[bv - BUILT]) {
+    rc = scrypt_ctx_init(&ctx, v->name);
+    if (rc == SCRYPT_EUNSUPPORTED) {
         PyErr_Format(PyExc_ValueError, "scrypt variant %R is not supported by this CPU", name_obj);
         return NULL;
     }
+    if (rc != SCRYPT_OK)
+        return unknown_variant(name_obj);
     self = (ContextObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
-    self->variant = bv->v;
-    self->lanes = variant_lanes(bv->v);
-    memset(&self->buf, 0, sizeof(self->buf));
+    self->ctx = ctx;
     return (PyObject *)self;
 }
 
 static void Context_dealloc(ContextObject *self)
 {
-    bigbuf_free(&self->buf, self->dirty);
+    scrypt_ctx_free(&self->ctx);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Read an int argument into *out, checking lo <= value <= hi. */
-static int get_int_arg(PyObject *obj, const char *name, long lo, long hi, long *out)
-{
-    int overflow = 0;
-    long v;
-
-    if (!PyLong_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "%s must be int, not %.100s", name, Py_TYPE(obj)->tp_name);
-        return -1;
-    }
-    v = PyLong_AsLongAndOverflow(obj, &overflow);
-    if (v == -1 && PyErr_Occurred())
-        return -1;
-    if (overflow || v < lo || v > hi) {
-        PyErr_Format(PyExc_ValueError, "%s must be %ld..%ld", name, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
-
-/* The work of one hash_batch call, all in C memory (wiped and freed after). */
-struct batch {
-    unsigned n_inputs, jobs;
-    uint32_t N, r, p, buflen;
+/*
+ * A batch's inputs and salt copied out of their Python objects (another
+ * thread may change a bytearray while the GIL is released), with room for
+ * the outputs: one allocation, wiped when freed.
+ */
+struct batch_copy {
     const uint8_t *input[SCRYPT_MAX_LANES];
     size_t input_len[SCRYPT_MAX_LANES];
     const uint8_t *salt;
     size_t salt_len;
-    uint8_t *Bbytes;  /* jobs * 128r: PBKDF2 output, ROMix input/output as bytes */
-    uint32_t *words;  /* jobs * 32r words, 64-byte aligned: kernel layout */
-    uint32_t *filler; /* 32r words: input of a pass's unused lanes */
-    uint8_t *XY;      /* kernel scratch */
-    uint8_t *out;     /* n_inputs * buflen */
-    uint8_t *mem;     /* the one allocation holding all of the above */
+    uint8_t *out;
+    uint8_t *mem;
     size_t mem_len;
 };
 
-enum { BATCH_OK = 0, BATCH_NOMEM = 1, BATCH_CRYPTO = 2 };
-
-/* The heavy part of hash_batch; runs without the GIL. */
-static int run_batch(ContextObject *self, struct batch *bt)
+static int batch_copy_fill(struct batch_copy *bc, const Py_buffer *views, Py_ssize_t n, const Py_buffer *salt,
+                           size_t out_len)
 {
-    const struct scrypt_variant *v = self->variant;
-    const size_t blk = (size_t)128 * bt->r;
-    const size_t words_per_job = blk / 4;
-    const size_t per_lane = blk * bt->N;
-    struct plan_step steps[MAX_JOBS];
-    size_t n_steps, s, i, job;
-    unsigned widest = 1;
-    size_t need, full;
+    size_t pos = 0, total = out_len;
+    Py_ssize_t i;
 
-    n_steps = make_plan(v, bt->jobs, steps);
-    for (s = 0; s < n_steps; s++)
-        if (steps[s].kernel->lanes > widest)
-            widest = steps[s].kernel->lanes;
-
-    /* Big buffer: grow when this plan needs more; give back a buffer far
-     * larger than a full batch of these parameters would use. */
-    if (per_lane > SIZE_MAX / SCRYPT_MAX_LANES)
-        return BATCH_NOMEM;
-    need = per_lane * widest;
-    full = per_lane * self->lanes;
-    if (self->buf.p == NULL || self->buf.bytes < need || self->buf.bytes / 4 > full) {
-        bigbuf_free(&self->buf, self->dirty);
-        self->dirty = 0;
-        if (bigbuf_alloc(&self->buf, need) != 0)
-            return BATCH_NOMEM;
+    /* Each length is at most INT_MAX (checked by the caller) and there are
+     * at most SCRYPT_MAX_LANES + 1 of them, but a 32-bit size_t may wrap. */
+    for (i = 0; i < n; i++) {
+        if ((size_t)views[i].len > SIZE_MAX - total)
+            return -1;
+        total += (size_t)views[i].len;
     }
-    self->dirty = 1;
-
-    /* B = PBKDF2-HMAC-SHA256(P, S, 1, p * 128r) for each input. */
-    for (i = 0; i < bt->n_inputs; i++) {
-        if (PKCS5_PBKDF2_HMAC((const char *)bt->input[i], (int)bt->input_len[i], bt->salt, (int)bt->salt_len, 1,
-                              EVP_sha256(), (int)(bt->p * blk), bt->Bbytes + i * bt->p * blk) != 1)
-            return BATCH_CRYPTO;
+    if ((size_t)salt->len > SIZE_MAX - total)
+        return -1;
+    total += (size_t)salt->len;
+    bc->mem_len = total;
+    bc->mem = malloc(total ? total : 1);
+    if (bc->mem == NULL)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (views[i].len)
+            memcpy(bc->mem + pos, views[i].buf, (size_t)views[i].len);
+        bc->input[i] = bc->mem + pos;
+        bc->input_len[i] = (size_t)views[i].len;
+        pos += (size_t)views[i].len;
     }
-    bytes_to_words(bt->Bbytes, bt->words, (size_t)bt->jobs * 2 * bt->r, v->diagonal);
+    if (salt->len)
+        memcpy(bc->mem + pos, salt->buf, (size_t)salt->len);
+    bc->salt = bc->mem + pos;
+    bc->salt_len = (size_t)salt->len;
+    bc->out = bc->mem + pos + (size_t)salt->len;
+    return 0;
+}
 
-    /* ROMix every job, pass by pass. */
-    for (s = 0, job = 0; s < n_steps; s++) {
-        const struct scrypt_kernel *k = steps[s].kernel;
-        uint32_t *lane_B[SCRYPT_MAX_LANES];
-        unsigned l;
-
-        if (steps[s].jobs < k->lanes)
-            memcpy(bt->filler, bt->words + job * words_per_job, blk);
-        for (l = 0; l < k->lanes; l++)
-            lane_B[l] = l < steps[s].jobs ? bt->words + (job + l) * words_per_job : bt->filler;
-        k->romix(lane_B, bt->r, bt->N, self->buf.p, bt->XY);
-        job += steps[s].jobs;
+static void batch_copy_free(struct batch_copy *bc)
+{
+    if (bc->mem != NULL) {
+        scrypt_secure_wipe(bc->mem, bc->mem_len);
+        free(bc->mem);
     }
+    bc->mem = NULL;
+}
 
-    /* DK = PBKDF2-HMAC-SHA256(P, B, 1, dkLen). */
-    words_to_bytes(bt->words, bt->Bbytes, (size_t)bt->jobs * 2 * bt->r, v->diagonal);
-    for (i = 0; i < bt->n_inputs; i++) {
-        if (PKCS5_PBKDF2_HMAC((const char *)bt->input[i], (int)bt->input_len[i], bt->Bbytes + i * bt->p * blk,
-                              (int)(bt->p * blk), 1, EVP_sha256(), (int)bt->buflen, bt->out + i * bt->buflen) != 1)
-            return BATCH_CRYPTO;
+/* Raise the exception for a driver status other than SCRYPT_OK. */
+static void raise_status(int rc, const struct scrypt_params *prm)
+{
+    switch (rc) {
+    case SCRYPT_ENOMEM:
+        PyErr_Format(PyExc_MemoryError, "cannot allocate the scrypt buffer for N=%llu, r=%llu (128*r*N bytes per lane)",
+                     (unsigned long long)prm->N, (unsigned long long)prm->r);
+        break;
+    case SCRYPT_ECRYPTO:
+        PyErr_SetString(PyExc_RuntimeError, "OpenSSL PBKDF2-HMAC-SHA256 failed");
+        break;
+    case SCRYPT_EPARAM:
+        PyErr_SetString(PyExc_ValueError, scrypt_strerror(rc));
+        break;
+    default:
+        PyErr_SetString(PyExc_RuntimeError, scrypt_strerror(rc));
+        break;
     }
-    return BATCH_OK;
 }
 
 PyDoc_STRVAR(Context_hash_batch_doc,
@@ -435,7 +224,8 @@ PyDoc_STRVAR(Context_hash_batch_doc,
 "Return scrypt(input, salt, N, r, p, buflen) for each input, in order.\n"
 "\n"
 "inputs: a sequence of 1..lanes bytes-like passwords; salt: bytes-like;\n"
-"N: power of two, 2..2**20; r: 1..32; p: 1..16; buflen: 1..1024.\n"
+"N: power of two, 2..2**" STR(SCRYPT_MAX_LOG2_N) "; r: 1.." STR(SCRYPT_MAX_R) "; p: 1.." STR(SCRYPT_MAX_P)
+"; buflen: 1.." STR(SCRYPT_MAX_BUFLEN) ".\n"
 "The p * len(inputs) ROMix jobs are spread over the kernel's lanes. Runs\n"
 "with the GIL released. Raises TypeError on wrong types, ValueError on\n"
 "bad values or a closed context, MemoryError when the buffers cannot be\n"
@@ -449,10 +239,10 @@ static PyObject *Context_hash_batch(ContextObject *self, PyObject *args, PyObjec
     Py_buffer views[SCRYPT_MAX_LANES];
     Py_buffer salt_view;
     int n_views = 0, have_salt = 0;
-    long N, r, p, buflen;
-    struct batch bt;
-    size_t total_in, blk, off_in, off_salt, off_B, off_words, off_filler, off_XY, off_out;
-    Py_ssize_t n, i;
+    struct scrypt_params prm;
+    struct batch_copy bc;
+    char why[80];
+    Py_ssize_t n = 0, i;
     int rc;
 
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOO:hash_batch", kwlist, &inputs_obj, &salt_obj, &N_obj,
@@ -460,13 +250,13 @@ static PyObject *Context_hash_batch(ContextObject *self, PyObject *args, PyObjec
         return NULL;
     if (context_enter(self) < 0)
         return NULL;
-    memset(&bt, 0, sizeof(bt));
+    memset(&bc, 0, sizeof(bc));
 
-    if (get_int_arg(N_obj, "N", 2, 1L << MAX_LOG2_N, &N) < 0 || get_int_arg(r_obj, "r", 1, MAX_R, &r) < 0 ||
-        get_int_arg(p_obj, "p", 1, MAX_P, &p) < 0 || get_int_arg(buflen_obj, "buflen", 1, MAX_BUFLEN, &buflen) < 0)
+    if (get_int_arg(N_obj, "N", &prm.N) < 0 || get_int_arg(r_obj, "r", &prm.r) < 0 ||
+        get_int_arg(p_obj, "p", &prm.p) < 0 || get_int_arg(buflen_obj, "buflen", &prm.buflen) < 0)
         goto done;
-    if (N & (N - 1)) {
-        PyErr_SetString(PyExc_ValueError, "N must be a power of two");
+    if (scrypt_check_params(&prm, why, sizeof(why)) != SCRYPT_OK) {
+        PyErr_SetString(PyExc_ValueError, why);
         goto done;
     }
     if (PyUnicode_Check(inputs_obj) || PyBytes_Check(inputs_obj) || PyByteArray_Check(inputs_obj) ||
@@ -478,8 +268,8 @@ static PyObject *Context_hash_batch(ContextObject *self, PyObject *args, PyObjec
     if (seq == NULL)
         goto done;
     n = PySequence_Fast_GET_SIZE(seq);
-    if (n < 1 || n > (Py_ssize_t)self->lanes) {
-        PyErr_Format(PyExc_ValueError, "hash_batch takes 1..%u inputs, got %zd", self->lanes, n);
+    if (n < 1 || n > (Py_ssize_t)self->ctx.lanes) {
+        PyErr_Format(PyExc_ValueError, "hash_batch takes 1..%u inputs, got %zd", self->ctx.lanes, n);
         goto done;
     }
     if (PyUnicode_Check(salt_obj)) {
@@ -493,7 +283,6 @@ static PyObject *Context_hash_batch(ContextObject *self, PyObject *args, PyObjec
         PyErr_SetString(PyExc_ValueError, "salt is too long");
         goto done;
     }
-    total_in = 0;
     for (i = 0; i < n; i++) {
         PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
         if (PyUnicode_Check(item)) {
@@ -507,53 +296,12 @@ static PyObject *Context_hash_batch(ContextObject *self, PyObject *args, PyObjec
             PyErr_Format(PyExc_ValueError, "inputs[%zd] is too long", i);
             goto done;
         }
-        total_in += (size_t)views[i].len;
     }
 
-    /* Copy everything into one C allocation so the GIL can be released. */
-    bt.n_inputs = (unsigned)n;
-    bt.N = (uint32_t)N;
-    bt.r = (uint32_t)r;
-    bt.p = (uint32_t)p;
-    bt.buflen = (uint32_t)buflen;
-    bt.jobs = bt.n_inputs * bt.p;
-    blk = (size_t)128 * bt.r;
-    off_in = 0;
-    off_salt = align64(off_in + total_in);
-    off_B = align64(off_salt + (size_t)salt_view.len);
-    off_words = align64(off_B + bt.jobs * blk);
-    off_filler = align64(off_words + bt.jobs * blk);
-    off_XY = align64(off_filler + blk);
-    off_out = align64(off_XY + SCRYPT_SCRATCH_BYTES(self->lanes, bt.r));
-    bt.mem_len = align64(off_out + (size_t)bt.n_inputs * bt.buflen);
-    {
-        void *m = NULL;
-        if (posix_memalign(&m, 64, bt.mem_len) != 0) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        bt.mem = m;
+    if (batch_copy_fill(&bc, views, n, &salt_view, (size_t)n * (size_t)prm.buflen) < 0) {
+        PyErr_NoMemory();
+        goto done;
     }
-    memset(bt.mem, 0, bt.mem_len);
-    {
-        size_t pos = off_in;
-        for (i = 0; i < n; i++) {
-            if (views[i].len)
-                memcpy(bt.mem + pos, views[i].buf, (size_t)views[i].len);
-            bt.input[i] = bt.mem + pos;
-            bt.input_len[i] = (size_t)views[i].len;
-            pos += (size_t)views[i].len;
-        }
-    }
-    if (salt_view.len)
-        memcpy(bt.mem + off_salt, salt_view.buf, (size_t)salt_view.len);
-    bt.salt = bt.mem + off_salt;
-    bt.salt_len = (size_t)salt_view.len;
-    bt.Bbytes = bt.mem + off_B;
-    bt.words = (uint32_t *)(void *)(bt.mem + off_words);
-    bt.filler = (uint32_t *)(void *)(bt.mem + off_filler);
-    bt.XY = bt.mem + off_XY;
-    bt.out = bt.mem + off_out;
     for (i = 0; i < n_views; i++)
         PyBuffer_Release(&views[i]);
     n_views = 0;
@@ -561,23 +309,19 @@ static PyObject *Context_hash_batch(ContextObject *self, PyObject *args, PyObjec
     have_salt = 0;
 
     Py_BEGIN_ALLOW_THREADS
-    rc = run_batch(self, &bt);
+    rc = scrypt_hash_batch(&self->ctx, bc.input, bc.input_len, (size_t)n, bc.salt, bc.salt_len, &prm, bc.out);
     Py_END_ALLOW_THREADS
 
-    if (rc == BATCH_NOMEM) {
-        PyErr_Format(PyExc_MemoryError, "cannot allocate the scrypt buffer for N=%lu, r=%lu (128*r*N bytes per lane)",
-                     (unsigned long)bt.N, (unsigned long)bt.r);
-        goto done;
-    }
-    if (rc == BATCH_CRYPTO) {
-        PyErr_SetString(PyExc_RuntimeError, "OpenSSL PBKDF2-HMAC-SHA256 failed");
+    if (rc != SCRYPT_OK) {
+        raise_status(rc, &prm);
         goto done;
     }
     result = PyList_New(n);
     if (result == NULL)
         goto done;
     for (i = 0; i < n; i++) {
-        PyObject *b = PyBytes_FromStringAndSize((const char *)bt.out + i * bt.buflen, bt.buflen);
+        PyObject *b = PyBytes_FromStringAndSize((const char *)bc.out + (size_t)i * prm.buflen,
+                                                (Py_ssize_t)prm.buflen);
         if (b == NULL) {
             Py_CLEAR(result);
             goto done;
@@ -591,10 +335,7 @@ done:
     if (have_salt)
         PyBuffer_Release(&salt_view);
     Py_XDECREF(seq);
-    if (bt.mem != NULL) {
-        secure_wipe(bt.mem, bt.mem_len);
-        free(bt.mem);
-    }
+    batch_copy_free(&bc);
     self->busy = 0;
     return result;
 }
@@ -609,11 +350,10 @@ static PyObject *Context_wipe(ContextObject *self, PyObject *Py_UNUSED(ignored))
 {
     if (context_enter(self) < 0)
         return NULL;
-    if (self->dirty) {
+    if (self->ctx.dirty) {
         Py_BEGIN_ALLOW_THREADS
-        secure_wipe(self->buf.p, self->buf.bytes);
+        scrypt_ctx_wipe(&self->ctx);
         Py_END_ALLOW_THREADS
-        self->dirty = 0;
     }
     self->busy = 0;
     Py_RETURN_NONE;
@@ -632,9 +372,8 @@ static PyObject *Context_close(ContextObject *self, PyObject *Py_UNUSED(ignored)
     if (context_enter(self) < 0)
         return NULL;
     Py_BEGIN_ALLOW_THREADS
-    bigbuf_free(&self->buf, self->dirty);
+    scrypt_ctx_free(&self->ctx);
     Py_END_ALLOW_THREADS
-    self->dirty = 0;
     self->closed = 1;
     self->busy = 0;
     Py_RETURN_NONE;
@@ -648,35 +387,30 @@ PyDoc_STRVAR(Context_buffer_is_zero_doc,
 
 static PyObject *Context_buffer_is_zero(ContextObject *self, PyObject *Py_UNUSED(ignored))
 {
-    unsigned char acc = 0;
-    const uint8_t *q;
-    size_t len, j;
+    int zero;
 
     if (context_enter(self) < 0)
         return NULL;
-    q = self->buf.p;
-    len = self->buf.bytes;
     Py_BEGIN_ALLOW_THREADS
-    for (j = 0; j < len; j++)
-        acc |= q[j];
+    zero = scrypt_ctx_buffer_is_zero(&self->ctx);
     Py_END_ALLOW_THREADS
     self->busy = 0;
-    return PyBool_FromLong(acc == 0);
+    return PyBool_FromLong(zero);
 }
 
 static PyObject *Context_get_buffer_bytes(ContextObject *self, void *Py_UNUSED(closure))
 {
-    return PyLong_FromSize_t(self->buf.p ? self->buf.bytes : 0);
+    return PyLong_FromSize_t(scrypt_ctx_buffer_bytes(&self->ctx));
 }
 
 static PyObject *Context_get_lanes(ContextObject *self, void *Py_UNUSED(closure))
 {
-    return PyLong_FromUnsignedLong(self->lanes);
+    return PyLong_FromUnsignedLong(self->ctx.lanes);
 }
 
 static PyObject *Context_get_variant(ContextObject *self, void *Py_UNUSED(closure))
 {
-    return PyUnicode_FromString(self->variant->name);
+    return PyUnicode_FromString(self->ctx.variant->name);
 }
 
 static PyObject *Context_get_closed(ContextObject *self, void *Py_UNUSED(closure))
@@ -740,27 +474,21 @@ PyDoc_STRVAR(variants_doc,
 
 static PyObject *mod_variants(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    PyObject *names[N_BUILT];
-    Py_ssize_t n = 0, i;
-    PyObject *t;
-    size_t b;
+    const struct scrypt_variant *v[SCRYPT_MAX_VARIANTS];
+    size_t n = scrypt_variants_supported(v, SCRYPT_MAX_VARIANTS), i;
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
 
-    for (b = 0; b < N_BUILT; b++)
-        if (variant_supported[b])
-            names[n++] = PyUnicode_FromString(BUILT[b].v->name);
-    for (i = 0; i < n; i++)
-        if (names[i] == NULL)
-            goto fail;
-    t = PyTuple_New(n);
     if (t == NULL)
-        goto fail;
-    for (i = 0; i < n; i++)
-        PyTuple_SET_ITEM(t, i, names[i]);
+        return NULL;
+    for (i = 0; i < n; i++) {
+        PyObject *name = PyUnicode_FromString(v[i]->name);
+        if (name == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, name);
+    }
     return t;
-fail:
-    for (i = 0; i < n; i++)
-        Py_XDECREF(names[i]);
-    return NULL;
 }
 
 PyDoc_STRVAR(lanes_doc,
@@ -772,10 +500,11 @@ PyDoc_STRVAR(lanes_doc,
 
 static PyObject *mod_lanes(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    const struct built_variant *bv = find_variant(arg);
-    if (bv == NULL)
+    const struct scrypt_variant *v = find_variant(arg);
+
+    if (v == NULL)
         return NULL;
-    return PyLong_FromUnsignedLong(variant_lanes(bv->v));
+    return PyLong_FromUnsignedLong(scrypt_variant_lanes(v));
 }
 
 PyDoc_STRVAR(kernels_doc,
@@ -786,17 +515,17 @@ PyDoc_STRVAR(kernels_doc,
 
 static PyObject *mod_kernels(PyObject *Py_UNUSED(module), PyObject *arg)
 {
-    const struct built_variant *bv = find_variant(arg);
+    const struct scrypt_variant *v = find_variant(arg);
     PyObject *t;
     size_t i;
 
-    if (bv == NULL)
+    if (v == NULL)
         return NULL;
-    t = PyTuple_New((Py_ssize_t)bv->v->n_kernels);
+    t = PyTuple_New((Py_ssize_t)v->n_kernels);
     if (t == NULL)
         return NULL;
-    for (i = 0; i < bv->v->n_kernels; i++) {
-        PyObject *e = Py_BuildValue("(sI)", bv->v->kernels[i].name, bv->v->kernels[i].lanes);
+    for (i = 0; i < v->n_kernels; i++) {
+        PyObject *e = Py_BuildValue("(sI)", v->kernels[i].name, v->kernels[i].lanes);
         if (e == NULL) {
             Py_DECREF(t);
             return NULL;
@@ -815,21 +544,21 @@ PyDoc_STRVAR(plan_doc,
 static PyObject *mod_plan(PyObject *Py_UNUSED(module), PyObject *args)
 {
     PyObject *name_obj, *t;
-    const struct built_variant *bv;
-    struct plan_step steps[MAX_JOBS];
+    const struct scrypt_variant *v;
+    struct scrypt_plan_step steps[SCRYPT_MAX_JOBS];
     int jobs;
     size_t n, i;
 
     if (!PyArg_ParseTuple(args, "Oi:_plan", &name_obj, &jobs))
         return NULL;
-    bv = find_variant(name_obj);
-    if (bv == NULL)
+    v = find_variant(name_obj);
+    if (v == NULL)
         return NULL;
-    if (jobs < 1 || jobs > MAX_JOBS) {
-        PyErr_Format(PyExc_ValueError, "jobs must be 1..%d", MAX_JOBS);
+    if (jobs < 1 || jobs > SCRYPT_MAX_JOBS) {
+        PyErr_Format(PyExc_ValueError, "jobs must be 1..%d", SCRYPT_MAX_JOBS);
         return NULL;
     }
-    n = make_plan(bv->v, (unsigned)jobs, steps);
+    n = scrypt_plan(v, (unsigned)jobs, steps);
     t = PyTuple_New((Py_ssize_t)n);
     if (t == NULL)
         return NULL;
@@ -879,18 +608,7 @@ static struct PyModuleDef native_module = {
 PyMODINIT_FUNC PyInit__native(void)
 {
     PyObject *m;
-    size_t b;
 
-#if SCRYPT_X86 && (defined(__GNUC__) || defined(__clang__))
-    __builtin_cpu_init();
-#endif
-    built_names[0] = '\0';
-    for (b = 0; b < N_BUILT; b++) {
-        variant_supported[b] = BUILT[b].cpu_ok();
-        if (b > 0)
-            strncat(built_names, ", ", sizeof(built_names) - strlen(built_names) - 1);
-        strncat(built_names, BUILT[b].v->name, sizeof(built_names) - strlen(built_names) - 1);
-    }
     if (PyType_Ready(&ContextType) < 0)
         return NULL;
     m = PyModule_Create(&native_module);

@@ -1,5 +1,5 @@
 /*
- * scrypt_native.h - what the ROMix kernels and the Python module share.
+ * scrypt_native.h - what the ROMix kernels and the batch driver share.
  *
  * scrypt(P, S, N, r, p, dkLen) (Percival, "Stronger key derivation via
  * sequential memory-hard functions"; RFC 7914) is
@@ -8,8 +8,9 @@
  *     B_i = ROMix(B_i, N, r) for each of the p 128*r-byte blocks B_i
  *     DK = PBKDF2-HMAC-SHA256(P, B, 1, dkLen)
  *
- * The module does both PBKDF2 steps with OpenSSL and hands the ROMix jobs
- * to a "kernel", which runs `lanes` independent ROMix jobs at once.
+ * The driver (scrypt_driver.c) does both PBKDF2 steps with OpenSSL and hands
+ * the ROMix jobs to a "kernel", which runs `lanes` independent ROMix jobs at
+ * once.
  */
 #ifndef SCRYPT_HELPER_NATIVE_H
 #define SCRYPT_HELPER_NATIVE_H

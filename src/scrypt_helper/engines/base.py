@@ -6,10 +6,8 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-MAX_LOG2_N = 20
-MAX_R = 32
-MAX_P = 16
-MAX_BUFLEN = 1024
+# Defined once in param_limits.py (the C build reads that file too); still importable from here.
+from scrypt_helper.engines.param_limits import MAX_BUFLEN, MAX_LOG2_N, MAX_P, MAX_R
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,127 @@
+/*
+ * scrypt_driver.h - scrypt (RFC 7914) for a batch of independent inputs,
+ * in plain C: PBKDF2 from OpenSSL's libcrypto, ROMix in the SIMD kernels
+ * of one variant (see scrypt_native.h), one reusable big buffer per
+ * context. It validates every parameter itself, so any caller (the Python
+ * binding in module.c, the C tests) gets the same limits.
+ *
+ * A context is not thread-safe: one thread at a time per context. Several
+ * contexts may run at once.
+ */
+#ifndef SCRYPT_HELPER_DRIVER_H
+#define SCRYPT_HELPER_DRIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scrypt_native.h"
+#include "scrypt_platform.h"
+
+/*
+ * The parameter limits are defined once, in
+ * src/scrypt_helper/engines/param_limits.py; setup.py (through
+ * native/limit_macros.py) passes each as -DSCRYPT_<NAME>=<value>.
+ */
+#ifndef SCRYPT_MAX_LOG2_N
+#error "SCRYPT_MAX_LOG2_N is undefined: build with setup.py, which reads it from src/scrypt_helper/engines/param_limits.py"
+#endif
+#ifndef SCRYPT_MAX_R
+#error "SCRYPT_MAX_R is undefined: build with setup.py, which reads it from src/scrypt_helper/engines/param_limits.py"
+#endif
+#ifndef SCRYPT_MAX_P
+#error "SCRYPT_MAX_P is undefined: build with setup.py, which reads it from src/scrypt_helper/engines/param_limits.py"
+#endif
+#ifndef SCRYPT_MAX_BUFLEN
+#error "SCRYPT_MAX_BUFLEN is undefined: build with setup.py, which reads it from src/scrypt_helper/engines/param_limits.py"
+#endif
+
+#define SCRYPT_MAX_N ((uint64_t)1 << SCRYPT_MAX_LOG2_N)
+/* Most ROMix jobs one batch holds: p of them per input. */
+#define SCRYPT_MAX_JOBS (SCRYPT_MAX_LANES * SCRYPT_MAX_P)
+/* Every variant any build has (portable, sse2, avx2, avx512). */
+#define SCRYPT_MAX_VARIANTS 4
+
+/* Result of the driver's calls. */
+enum scrypt_status {
+    SCRYPT_OK = 0,
+    SCRYPT_EPARAM,       /* a parameter or the batch size is out of range */
+    SCRYPT_ENOMEM,       /* a buffer could not be allocated */
+    SCRYPT_ECRYPTO,      /* OpenSSL's PBKDF2-HMAC-SHA256 failed */
+    SCRYPT_EVARIANT,     /* no variant of that name in this build */
+    SCRYPT_EUNSUPPORTED, /* the variant is built but this CPU lacks its instructions */
+};
+
+/* A short English description of a status code. */
+const char *scrypt_strerror(int status);
+
+/* One batch's parameters. 64-bit so that a caller can pass whatever it was
+ * given (saturated) and leave the range checks to the driver. */
+struct scrypt_params {
+    uint64_t N;      /* CPU/memory cost: a power of two, 2..SCRYPT_MAX_N */
+    uint64_t r;      /* block size: 1..SCRYPT_MAX_R */
+    uint64_t p;      /* parallelism: 1..SCRYPT_MAX_P */
+    uint64_t buflen; /* output bytes (dkLen): 1..SCRYPT_MAX_BUFLEN */
+};
+
+/*
+ * SCRYPT_OK when the parameters are within the limits, else SCRYPT_EPARAM
+ * with a message naming the first bad one (e.g. "r must be 1..32") written
+ * to why (why may be NULL).
+ */
+int scrypt_check_params(const struct scrypt_params *prm, char *why, size_t why_len);
+
+/* ------------------------------------------------------------- variants */
+
+/* The variant of that name in this build, or NULL. */
+const struct scrypt_variant *scrypt_variant_find(const char *name);
+
+/* Nonzero when this CPU can run the variant. */
+int scrypt_variant_supported(const struct scrypt_variant *v);
+
+/* Most inputs one batch of the variant takes (its widest kernel's lanes). */
+unsigned scrypt_variant_lanes(const struct scrypt_variant *v);
+
+/* Store up to `cap` variants, best first, in out[]; return how many there
+ * are. _built: every variant this build has; _supported: those this CPU
+ * can run (portable always). */
+size_t scrypt_variants_built(const struct scrypt_variant **out, size_t cap);
+size_t scrypt_variants_supported(const struct scrypt_variant **out, size_t cap);
+
+/* -------------------------------------------------------------- context */
+
+/* Per-thread state: a variant and its reusable ROMix buffer. */
+struct scrypt_ctx {
+    const struct scrypt_variant *variant;
+    unsigned lanes;             /* scrypt_variant_lanes(variant) */
+    struct scrypt_bigbuf buf;   /* up to lanes * 128*r*N bytes, kept between batches */
+    int dirty;                  /* buf may hold hash state */
+};
+
+/* Set up *ctx for the named variant (no memory is allocated yet): SCRYPT_OK,
+ * SCRYPT_EVARIANT or SCRYPT_EUNSUPPORTED (*ctx is then left empty). */
+int scrypt_ctx_init(struct scrypt_ctx *ctx, const char *variant_name);
+
+/*
+ * out + i*buflen = scrypt(inputs[i], salt, N, r, p, buflen) for each
+ * i < n_inputs (1..ctx->lanes); out holds n_inputs * buflen bytes. Returns
+ * SCRYPT_OK, SCRYPT_EPARAM (out untouched), SCRYPT_ENOMEM or SCRYPT_ECRYPTO.
+ * The big buffer is grown or shrunk to fit and left holding hash state
+ * until scrypt_ctx_wipe; all other working memory is wiped before return.
+ */
+int scrypt_hash_batch(struct scrypt_ctx *ctx, const uint8_t *const *inputs, const size_t *input_lens,
+                      size_t n_inputs, const uint8_t *salt, size_t salt_len, const struct scrypt_params *prm,
+                      uint8_t *out);
+
+/* Zero the big buffer, keeping it allocated for the next batch. */
+void scrypt_ctx_wipe(struct scrypt_ctx *ctx);
+
+/* Wipe and release the big buffer; the context stays usable. */
+void scrypt_ctx_free(struct scrypt_ctx *ctx);
+
+/* Bytes held for the big buffer (0 when none is allocated). */
+size_t scrypt_ctx_buffer_bytes(const struct scrypt_ctx *ctx);
+
+/* Nonzero when every byte of the big buffer is zero (or none is held). */
+int scrypt_ctx_buffer_is_zero(const struct scrypt_ctx *ctx);
+
+#endif /* SCRYPT_HELPER_DRIVER_H */
