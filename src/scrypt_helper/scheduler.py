@@ -285,11 +285,11 @@ class Scheduler:
                 self._resolve(item, error=exc)
         else:
             hash_seconds = time.monotonic() - started
+            if self._on_batch is not None:  # before the answers, so a client never sees stale metrics
+                self._on_batch(len(batch), hash_seconds)
             for item, output in zip(batch, outputs, strict=True):
                 result = HashResult(output, started - item.enqueued, hash_seconds, len(batch))
                 self._resolve(item, result=result)
-            if self._on_batch is not None:
-                self._on_batch(len(batch), hash_seconds)
         finally:
             with self._cond:
                 self._running -= len(batch)
