@@ -4,15 +4,22 @@ The format is the 2013 service's: a JSON object with ``input`` (hex), ``salt`` (
 and ``N``, ``r``, ``p``, ``buflen`` (JSON integers, or digit strings as the original
 accepted). The parameters must equal one of the allowed sets. Parsing is pure: bytes in,
 a ``Job`` or an ``errors.ApiError`` (a 400) out.
+
+Decoding is msgspec's strict decoder, in time linear in the body's length: UTF-8 only, no
+NaN or Infinity, nothing after the document. The six keys are typed one by one, so that a
+fault names its key; every other key is checked as JSON and skipped, never stored. Nesting
+is bounded by the decoder at the interpreter's recursion limit; a deeper body is refused
+with 106, never a ``RecursionError``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from scrypt_helper import errors
 from scrypt_helper.engines.base import ScryptParams
@@ -22,11 +29,27 @@ MAX_INPUT_BYTES = 256
 PARAM_KEYS = ("salt", "N", "r", "p", "buflen")
 _HEX = re.compile(r"[0-9a-fA-F]*")
 _DIGITS = re.compile(r"[0-9]{1,10}")
+# Ten digits, or ten digits in quotes. A longer integer cannot be an allowed parameter, and
+# converting a long digit run to an int takes time quadratic in its length: refuse it first.
+_MAX_INTEGER_TEXT = 12
 _ParamTuple = tuple[bytes, int, int, int, int]
-MAX_JSON_DEPTH = 16
-MAX_KEYS = 64
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_JSON_BRACKETS = re.compile(rb"[\[\]{}]")
+_ABSENT = msgspec.Raw()  # a present value's JSON text is never empty
+
+
+class _Fields(msgspec.Struct):
+    """The keys the service reads, each as its JSON text; the decoder skips all others."""
+
+    input: msgspec.Raw = _ABSENT
+    salt: msgspec.Raw = _ABSENT
+    N: msgspec.Raw = _ABSENT
+    r: msgspec.Raw = _ABSENT
+    p: msgspec.Raw = _ABSENT
+    buflen: msgspec.Raw = _ABSENT
+
+
+_FIELDS = msgspec.json.Decoder(_Fields)
+_STRING = msgspec.json.Decoder(str | None)
+_INTEGER = msgspec.json.Decoder(int | str | None)
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -72,71 +95,67 @@ def request_body(params: ScryptParams, data: bytes) -> dict[str, object]:
 
 def parse_request(body: bytes, allowed: Sequence[ScryptParams]) -> Job:
     """Validate a raw body; raise ``errors.ApiError`` (a 400) on any fault."""
-    document = _load_json(body)
-    if not isinstance(document, dict):
-        raise errors.invalid_json("Request body must be a JSON object")
-    if len(document) > MAX_KEYS:
-        raise errors.invalid_json(f"Request body has more than {MAX_KEYS} keys")
-    data = _parse_input(document)
-    salt = _parse_salt(document)
-    n, r, p, buflen = (_parse_integer(document, key) for key in ("N", "r", "p", "buflen"))
+    fields = _decode(body)
+    data = _parse_input(fields.input)
+    salt = _parse_salt(fields.salt)
+    n, r, p, buflen = (
+        _parse_integer(raw, key)
+        for raw, key in ((fields.N, "N"), (fields.r, "r"), (fields.p, "p"), (fields.buflen, "buflen"))
+    )
     return Job(params=_match_allowed((salt, n, r, p, buflen), allowed), data=data)
 
 
-def json_depth(body: bytes) -> int:
-    """Deepest nesting of arrays and objects in ``body``, ignoring brackets inside strings."""
-    depth = deepest = 0
-    for bracket in _JSON_BRACKETS.findall(_JSON_STRING.sub(b"", body)):
-        depth += 1 if bracket in b"[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
-
-
-def _load_json(body: bytes) -> object:
-    if json_depth(body) > MAX_JSON_DEPTH:
-        raise errors.invalid_json("JSON nested too deeply")
+def _decode(body: bytes) -> _Fields:
     try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        # JSON between systems is UTF-8 (RFC 8259, section 8.1). json.loads would also guess
+        # UTF-16 and UTF-32; here those, and stray bytes in strings the decoder skips, are refused.
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.invalid_json("Request body must be UTF-8") from None
+    try:
+        return _FIELDS.decode(body)
+    except msgspec.ValidationError:  # well-formed so far, but not an object
+        raise errors.invalid_json("Request body must be a JSON object") from None
+    except msgspec.DecodeError:
         raise errors.invalid_json() from None
+    except RecursionError:  # msgspec's nesting bound: the interpreter's recursion limit
+        raise errors.invalid_json("JSON nested too deeply") from None
 
 
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _require(document: dict[str, object], key: str) -> object:
-    if key not in document or document[key] is None:
+def _value(raw: msgspec.Raw, key: str, decoder: msgspec.json.Decoder[Any]) -> Any:
+    """The value of ``key`` as ``decoder`` types it: missing or null is 108, another type 107."""
+    if not len(raw):
         raise errors.missing_parameter(key)
-    return document[key]
+    try:
+        value = decoder.decode(raw)
+    except msgspec.DecodeError:
+        raise errors.invalid_parameter(key) from None
+    if value is None:
+        raise errors.missing_parameter(key)
+    return value
 
 
-def _parse_input(document: dict[str, object]) -> bytes:
-    value = _require(document, "input")
-    if not isinstance(value, str) or len(value) % 2 or not _HEX.fullmatch(value):
-        raise errors.invalid_parameter("input")
+def _parse_input(raw: msgspec.Raw) -> bytes:
+    value: str = _value(raw, "input", _STRING)
     if not MIN_INPUT_BYTES * 2 <= len(value) <= MAX_INPUT_BYTES * 2:
+        raise errors.invalid_parameter("input")
+    if len(value) % 2 or not _HEX.fullmatch(value):
         raise errors.invalid_parameter("input")
     return bytes.fromhex(value)
 
 
-def _parse_salt(document: dict[str, object]) -> bytes:
-    value = _require(document, "salt")
-    if not isinstance(value, str):
-        raise errors.invalid_parameter("salt")
-    try:
-        return value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate escaped in the JSON
-        raise errors.invalid_parameter("salt") from None
+def _parse_salt(raw: msgspec.Raw) -> bytes:
+    value: str = _value(raw, "salt", _STRING)
+    return value.encode("utf-8")  # never fails: the decoder refuses lone surrogates
 
 
-def _parse_integer(document: dict[str, object], key: str) -> int:
-    value = _require(document, key)
-    if isinstance(value, bool):
+def _parse_integer(raw: msgspec.Raw, key: str) -> int:
+    if len(raw) > _MAX_INTEGER_TEXT:
         raise errors.invalid_parameter(key)
+    value: int | str = _value(raw, key, _INTEGER)
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and _DIGITS.fullmatch(value):
+    if _DIGITS.fullmatch(value):
         return int(value)
     raise errors.invalid_parameter(key)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 import pytest
 
+from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
 from scrypt_helper.wire import MAX_INPUT_BYTES, request_body
 from tests.conftest import SMALL, assert_error
 from tests.web.conftest import reference
@@ -111,10 +113,12 @@ async def test_a_draining_node_refuses_new_hashes_with_503(app, engine):
     assert engine.hashed == 0
 
 
-async def test_an_engine_fault_is_a_bare_500_that_names_nothing(app, engine):
+async def test_an_engine_fault_is_a_bare_500_that_names_nothing(app, engine, caplog):
+    caplog.set_level(logging.INFO, logger="request.summary")
     engine.fault = RuntimeError("internal detail that must not leak")
-    response = await app.post("/", json=request_body(SMALL, b"\x01"))
-    assert response.status_code == 500
+    headers = {"Origin": "https://a.example", "X-Request-Id": "fault"}
+    response = await app.post("/", json=request_body(SMALL, b"\x01"), headers=headers)
+    assert_error(response, 500, 999)
     assert response.json() == {
         "code": 500,
         "errno": 999,
@@ -122,5 +126,11 @@ async def test_an_engine_fault_is_a_bare_500_that_names_nothing(app, engine):
         "message": "Unspecified error",
     }
     assert "internal detail" not in response.text
+    # Made inside the middleware, the 500 carries what every other answer does.
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value, name
+    assert response.headers["access-control-allow-origin"] == "*"
+    (summary,) = [r for r in caplog.records if r.name == "request.summary" and r.rid == "fault"]
+    assert (summary.code, summary.errno) == (500, 999)
     engine.fault = None
     assert (await app.post("/", json=request_body(SMALL, b"\x01"))).status_code == 200  # the worker lives on

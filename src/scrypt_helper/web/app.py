@@ -19,6 +19,7 @@ from scrypt_helper import __version__
 from scrypt_helper.node import Node
 from scrypt_helper.web import dockerflow, prometheus, scrypt
 from scrypt_helper.web.error_handlers import EXCEPTION_HANDLERS
+from scrypt_helper.web.middleware.faults import FaultMiddleware
 from scrypt_helper.web.middleware.request_metrics import RequestMetricsMiddleware
 from scrypt_helper.web.middleware.request_summary import RequestSummaryMiddleware
 from scrypt_helper.web.middleware.security_headers import SecurityHeadersMiddleware
@@ -55,7 +56,9 @@ def create_app(node: Node) -> FastAPI:
         app.include_router(prometheus.router)
 
     # Each add_middleware wraps what is already there: the last added sees a request first.
-    # A request passes: request id, summary log, metrics, security headers, CORS, then the router.
+    # A request passes: request id, summary log, metrics, security headers, CORS, faults, then
+    # the router. A fault's 500 is made innermost, so that it goes out through all the others.
+    app.add_middleware(FaultMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=list(node.settings.cors_origins),
@@ -72,8 +75,15 @@ def create_app(node: Node) -> FastAPI:
 
 
 def create_metrics_app(node: Node) -> FastAPI:
-    """A separate app serving only ``/metrics``, for a private port."""
+    """A separate app for a private port: ``/metrics``, and the Dockerflow routes for kubelet probes.
+
+    Probes here never compete with the public port's clients for its connections.
+    """
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.node = node
     app.include_router(prometheus.router)
+    app.include_router(dockerflow.router)
+    # The same guarantees as the public port: the security headers and a JSON 500 on a fault.
+    app.add_middleware(FaultMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app

@@ -42,14 +42,8 @@ async def routing_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-async def server_error(request: Request, exc: Exception) -> Response:
-    """A fault: a bare 500 in the error shape, never the exception's text."""
-    error = errors.unspecified()
-    request.state.errno = int(error.errno)
-    return error_response(error)
-
-
-EXCEPTION_HANDLERS = {ApiError: api_error, HTTPException: routing_error, Exception: server_error}
+# A fault (any other exception) is answered by web.middleware.faults, inside the middleware.
+EXCEPTION_HANDLERS = {ApiError: api_error, HTTPException: routing_error}
 
 
 def allowed_methods(request: Request) -> list[str]:

@@ -1,4 +1,4 @@
-"""Security headers on every response the app sends, errors included."""
+"""Security headers on every response the app sends, errors included, and no caching of any."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    # Answers come from secrets, and a cached health check would hide a draining node.
+    "Cache-Control": "no-store",
 }
 
 
