@@ -106,6 +106,30 @@ def test_the_config_has_every_control():
     assert len(re.findall(r"^server \S+ max_fails=\d+ fail_timeout=\d+s;", upstreams, re.MULTILINE)) == 3
 
 
+def server_blocks(text: str) -> list[str]:
+    """The text of each ``server { ... }`` block of an nginx config."""
+    blocks = []
+    for match in re.finditer(r"^\s*server \{", text, re.MULTILINE):
+        depth, end = 0, match.end() - 1
+        for end in range(match.end() - 1, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+        blocks.append(text[match.end() : end])
+    return blocks
+
+
+@pytest.mark.parametrize("name", ["nginx.conf", "local.conf.template"])
+def test_every_server_limits_connections_per_client_address(name: str):
+    # Nodes behind nginx trust its hop and so cap no peer's connections: this limit is the only one.
+    text = (NGINX_DIR / name).read_text()
+    assert re.search(r"^\s*limit_conn_zone \$\w+ zone=per_addr:", text, re.MULTILINE)
+    blocks = server_blocks(text)
+    assert blocks
+    for block in blocks:
+        assert re.search(r"^\s*limit_conn per_addr \S+;", block, re.MULTILINE), block
+
+
 @pytest.fixture
 def node():
     with local_node(engine="hashlib", allowed_params=allowed_json(SMALL), trusted_proxies=1) as running:

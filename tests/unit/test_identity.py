@@ -6,7 +6,16 @@ import ipaddress
 
 import pytest
 
-from scrypt_helper.abuse.identity import ApiKeys, ClientIdentity, TrustedProxies, parse_api_keys
+from scrypt_helper.abuse.identity import (
+    ApiKeys,
+    ClientIdentity,
+    PrefixLengths,
+    TrustedProxies,
+    UnparsableAddress,
+    forwarded_entries,
+    parse_api_keys,
+    parse_ip,
+)
 
 ip = ipaddress.ip_address
 
@@ -38,8 +47,64 @@ def test_trusted_cidrs_skip_our_proxies_from_the_right():
     assert proxies.client_ip("fd00::1", "2001:db8::5") == ip("2001:db8::5")
 
 
-def test_an_unparsable_entry_falls_back_to_the_peer():
-    assert TrustedProxies.parse("1").client_ip("10.0.0.1", "not-an-ip") == ip("10.0.0.1")
+@pytest.mark.parametrize(
+    ("entry", "address"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        (" 203.0.113.7 ", "203.0.113.7"),
+        ("203.0.113.7:5678", "203.0.113.7"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("[2001:db8::1]", "2001:db8::1"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("[::ffff:203.0.113.7]:80", "203.0.113.7"),
+        ("::ffff:cb00:7107", "203.0.113.7"),
+        ("fe80::1%eth0", "fe80::1"),
+    ],
+)
+def test_entries_resolve_to_the_address_itself(entry, address):
+    assert parse_ip(entry) == ip(address)
+    assert TrustedProxies.parse("1").client_ip("10.0.0.1", entry) == ip(address)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["", " ", "unknown", "_hidden", "not-an-ip", "203.0.113.7:", "203.0.113.7:port", "203.0.113.7:123456",
+     "[2001:db8::1", "[2001:db8::1]443", "[2001:db8::1]:", "[junk]:80", "203.0.113.007", "2001:db8::1::2"],
+)  # fmt: skip
+def test_entries_that_are_no_address(entry):
+    assert parse_ip(entry) is None
+
+
+def test_every_header_line_counts_in_order():
+    lines = ["6.6.6.6", "203.0.113.9"]  # the client's own line, then the one our proxy added
+    assert forwarded_entries(lines) == ["6.6.6.6", "203.0.113.9"]
+    assert TrustedProxies.parse("1").client_ip("10.0.0.1", lines) == ip("203.0.113.9")
+    assert TrustedProxies.parse("10.0.0.0/8").client_ip("10.0.0.1", lines) == ip("203.0.113.9")
+    assert TrustedProxies.parse("2").client_ip("10.0.0.1", ["6.6.6.6, 203.0.113.9", "10.0.0.2"]) == ip(
+        "203.0.113.9"
+    )
+    assert forwarded_entries(["", "203.0.113.9"]) == ["203.0.113.9"]
+    assert forwarded_entries(None) == forwarded_entries([]) == []
+
+
+def test_an_unparsable_entry_is_its_reporting_hop_never_the_hop_itself():
+    one_hop = TrustedProxies.parse("1")
+    junk = one_hop.client_ip("10.0.0.1", "not-an-ip")
+    assert junk == UnparsableAddress(ip("10.0.0.1"))
+    assert junk != ip("10.0.0.1")
+    assert str(junk) == "unparsable@10.0.0.1"
+    # Varying the junk changes nothing: one identity per hop.
+    assert one_hop.client_ip("10.0.0.1", "6.6.6.6, other-junk") == junk
+    assert one_hop.client_ip("10.0.0.2", "not-an-ip") == UnparsableAddress(ip("10.0.0.2"))
+    # Two hops: the entry our first proxy wrote was reported by it, the address to its right.
+    two_hops = TrustedProxies.parse("2")
+    assert two_hops.client_ip("10.0.0.1", "junk, 10.0.0.2") == UnparsableAddress(ip("10.0.0.2"))
+    cidrs = TrustedProxies.parse("10.0.0.0/8")
+    assert cidrs.client_ip("10.0.0.1", "junk") == UnparsableAddress(ip("10.0.0.1"))
+    assert cidrs.client_ip("10.0.0.1", "6.6.6.6, junk, 10.0.0.2") == UnparsableAddress(ip("10.0.0.2"))
+    # An untrusted peer is the client, whatever it sends.
+    assert cidrs.client_ip("198.51.100.7", "junk") == ip("198.51.100.7")
 
 
 def test_bad_cidr_is_an_error():
@@ -48,10 +113,26 @@ def test_bad_cidr_is_an_error():
 
 
 @pytest.mark.parametrize(
-    ("address", "prefix"), [("203.0.113.9", "203.0.113.0/24"), ("2001:db8:1:2:3::4", "2001:db8:1:2::/64")]
+    ("address", "prefix"), [("203.0.113.9", "203.0.113.0/24"), ("2001:db8:1:2:3::4", "2001:db8:1::/56")]
 )
-def test_ip_prefix(address, prefix):
+def test_ip_prefix_defaults(address, prefix):
     assert ClientIdentity(ip(address)).ip_prefix == prefix
+
+
+def test_ip_prefix_lengths_per_family():
+    lengths = PrefixLengths(ipv4=16, ipv6=48)
+    assert ClientIdentity(ip("203.0.113.9"), prefix_lengths=lengths).ip_prefix == "203.0.0.0/16"
+    assert ClientIdentity(ip("2001:db8:1:ff00::4"), prefix_lengths=lengths).ip_prefix == "2001:db8:1::/48"
+    # Every /64 of a /56 allocation is one prefix by default.
+    assert {ClientIdentity(ip(f"2001:db8:0:{n:x}::1")).ip_prefix for n in range(256)} == {"2001:db8::/56"}
+    assert ClientIdentity(ip("2001:db8:0:100::1")).ip_prefix == "2001:db8:0:100::/56"
+
+
+def test_an_unparsable_client_is_limited_like_an_address_but_on_no_list():
+    client = ClientIdentity(UnparsableAddress(ip("10.0.0.1")))
+    assert (client.key("ip"), client.key("ip_prefix")) == ("unparsable@10.0.0.1", "unparsable@10.0.0.1")
+    assert not client.within([ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")])
+    assert ClientIdentity(ip("10.0.0.1")).within([ipaddress.ip_network("10.0.0.0/8")])
 
 
 def test_a_client_with_an_api_key_is_counted_by_its_key_only():

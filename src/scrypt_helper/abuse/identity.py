@@ -5,25 +5,78 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 API_KEY_HEADER = "x-api-key"
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+@dataclass(frozen=True, slots=True)
+class UnparsableAddress:
+    """An ``X-Forwarded-For`` entry that is no address, known only by the trusted hop that reported it.
+
+    Every such entry from one hop is one client: varying the text buys no fresh budget, and the
+    hop's own address (the proxy, and everyone else behind it) is never charged for it.
+    """
+
+    reported_by: IPAddress
+
+    def __str__(self) -> str:
+        return f"unparsable@{self.reported_by}"
+
+
+ClientAddress = IPAddress | UnparsableAddress
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixLengths:
+    """How many leading bits of an address make its ``ip_prefix``, per address family.
+
+    /24 and /56 are each about 256 subscribers: a carrier-NAT or office range of IPv4
+    addresses, or the /64s of one residential IPv6 allocation (RIPE-690) or carrier pool.
+    """
+
+    ipv4: int = 24
+    ipv6: int = 56
+
+    def prefix(self, address: ClientAddress) -> str:
+        """The network an address counts in; an unparsable entry's hop forms a prefix of its own."""
+        if isinstance(address, UnparsableAddress):
+            return str(address)
+        width = address.max_prefixlen
+        bits = self.ipv4 if width == 32 else self.ipv6
+        # Masking the integer costs a third of building an ip_network; the text is the same.
+        network = type(address)(int(address) >> (width - bits) << (width - bits))
+        return f"{network}/{bits}"
 
 
 @dataclass(frozen=True, slots=True)
 class ClientIdentity:
-    """The identity rules count: address, its /24 or /64, and the API key's name."""
+    """The identity rules count: address, its prefix (see ``PrefixLengths``), and the API key's name."""
 
-    ip: IPAddress
+    ip: ClientAddress
     api_key: str | None = None
+    prefix_lengths: PrefixLengths = PrefixLengths()
+    # Sent an X-API-Key that matches no key: counted by address (``bad_key`` rules), then refused.
+    unknown_key: bool = False
+
+    @property
+    def presents_key(self) -> bool:
+        """Whether the request carried an ``X-API-Key`` header, known or not."""
+        return self.api_key is not None or self.unknown_key
 
     @property
     def ip_prefix(self) -> str:
-        bits = 24 if self.ip.version == 4 else 64
-        return str(ipaddress.ip_network(f"{self.ip}/{bits}", strict=False))
+        return self.prefix_lengths.prefix(self.ip)
+
+    def within(self, networks: Iterable[IPNetwork]) -> bool:
+        """Whether the address is in one of ``networks``; an unparsable one never is."""
+        ip = self.ip
+        return not isinstance(ip, UnparsableAddress) and any(ip in net for net in networks)
 
     def key(self, prop: str) -> str | None:
         """The value of a rule property for this client (None: the rule does not apply)."""
@@ -53,29 +106,82 @@ class TrustedProxies:
             return cls(hops=int(text))
         return cls(networks=parse_networks(text))
 
-    def client_ip(self, peer: str | None, forwarded_for: str | None) -> IPAddress:
-        """The address of the client: the peer unless a trusted proxy forwarded the request."""
+    def client_ip(self, peer: str | None, forwarded_for: str | Sequence[str] | None) -> ClientAddress:
+        """The address of the client: the peer unless a trusted proxy forwarded the request.
+
+        ``forwarded_for`` is the header's every line, in order. An entry a trusted hop reported
+        that is no address is that hop's ``UnparsableAddress``, never the hop itself.
+        """
         peer_ip = parse_ip(peer) or ipaddress.IPv4Address(0)
-        chain = [parse_ip(entry) for entry in (forwarded_for or "").split(",")] if forwarded_for else []
+        if not self.hops and not self.networks:
+            return peer_ip
+        entries = forwarded_entries(forwarded_for)
         if self.networks:
-            hops = [*chain, peer_ip]
-            for address in reversed(hops):
-                if address is None or not any(address in net for net in self.networks):
-                    return address or peer_ip
-            return hops[0] or peer_ip
-        if self.hops and chain:
-            chosen = chain[-self.hops] if len(chain) >= self.hops else chain[0]
-            return chosen or peer_ip
-        return peer_ip
+            return self._walk_trusted_networks(peer_ip, entries)
+        if not entries:
+            return peer_ip
+        index = max(len(entries) - self.hops, 0)
+        return parse_ip(entries[index]) or UnparsableAddress(_reporter(entries[index + 1 :], peer_ip))
+
+    def _walk_trusted_networks(self, peer_ip: IPAddress, entries: Sequence[str]) -> ClientAddress:
+        reporter = peer_ip
+        if not self._trusted(reporter):
+            return reporter
+        for entry in reversed(entries):
+            address = parse_ip(entry)
+            if address is None:
+                return UnparsableAddress(reporter)
+            if not self._trusted(address):
+                return address
+            reporter = address
+        return reporter  # every hop is ours: the leftmost one is the client
+
+    def _trusted(self, address: IPAddress) -> bool:
+        return any(address in net for net in self.networks)
+
+
+def _reporter(right: Sequence[str], peer_ip: IPAddress) -> IPAddress:
+    """The hop that appended an entry: the nearest address to its right, else the peer."""
+    return next((address for entry in right if (address := parse_ip(entry))), peer_ip)
+
+
+def forwarded_entries(header: str | Sequence[str] | None) -> list[str]:
+    """The entries of every ``X-Forwarded-For`` line, in order (an empty line adds none).
+
+    A proxy may add its own line rather than append to the client's; reading only the first
+    line would let the client choose the address the node believes.
+    """
+    lines = [header] if isinstance(header, str) else header or ()
+    return [entry for line in lines if line.strip() for entry in line.split(",")]
 
 
 def parse_ip(text: str | None) -> IPAddress | None:
+    """The address in an entry: bare, with a port, in brackets, or IPv4-mapped; None if there is none.
+
+    ``203.0.113.7:5678``, ``[2001:db8::1]:443``, ``[2001:db8::1]`` and ``::ffff:203.0.113.7``
+    are the address itself, so a client cannot get a fresh budget by rewriting its own.
+    """
     if not text:
         return None
+    host = text.strip()
+    if host.startswith("["):
+        host, bracket, port = host[1:].partition("]")
+        if not bracket or (port and not (port[0] == ":" and _PORT.fullmatch(port[1:]))):
+            return None
+    elif host.count(":") == 1:
+        host, _, port = host.partition(":")
+        if not _PORT.fullmatch(port):
+            return None
     try:
-        return ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(host)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped
+        if address.scope_id is not None:  # a zone is local to the proxy; it names no other client
+            return ipaddress.IPv6Address(address.packed)
+    return address
 
 
 def parse_networks(spec: str | Iterable[str]) -> tuple[IPNetwork, ...]:

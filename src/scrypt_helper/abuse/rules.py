@@ -2,13 +2,17 @@
 
     action : property : attempts : window : duration : policy
 
-``action`` is ``scrypt`` (a valid hash request) or ``request`` (any request to the API,
-malformed ones included). ``property`` is what is counted: ``ip``, ``ip_prefix`` (the /24
-of an IPv4 address, the /64 of an IPv6 one) or ``api_key``. More than ``attempts`` in
+``action`` is ``scrypt`` (a hash computed or refused by a rule; one the node had no room for
+does not count), ``request`` (any request to the API, malformed ones included) or ``bad_key``
+(a request with an ``X-API-Key`` the node does not know, counted by address). ``property`` is
+what is counted: ``ip``, ``ip_prefix`` (the address's first ``--ipv4-prefix`` or
+``--ipv6-prefix`` bits, /24 and /56 by default) or ``api_key``. More than ``attempts`` in
 ``window`` triggers the ``policy``: ``block`` refuses that action from that key for
-``duration``; ``ban`` refuses every request from that key for ``duration``; ``report``
-only counts, logs and exports a metric. Times are seconds, or a number with ``s``, ``m``,
-``h`` or ``d``. Lines are separated by newlines or ``;``; ``#`` starts a comment.
+``duration`` (a ``bad_key`` block refuses every request with an ``X-API-Key`` from that
+address, valid keys too); ``ban`` refuses every request from that key for ``duration`` (an
+address's ban holds whatever API key a request presents); ``report`` only counts, logs and
+exports a metric. Times are seconds, or a number with ``s``, ``m``, ``h`` or ``d``. Lines are
+separated by newlines or ``;``; ``#`` starts a comment.
 """
 
 from __future__ import annotations
@@ -17,23 +21,29 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Action = Literal["scrypt", "request"]
+Action = Literal["scrypt", "request", "bad_key"]
 Property = Literal["ip", "ip_prefix", "api_key"]
 Policy = Literal["block", "ban", "report"]
-ACTIONS: tuple[Action, ...] = ("scrypt", "request")
+ACTIONS: tuple[Action, ...] = ("scrypt", "request", "bad_key")
 PROPERTIES: tuple[Property, ...] = ("ip", "ip_prefix", "api_key")
 POLICIES: tuple[Policy, ...] = ("block", "ban", "report")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d{1,7})([smhd]?)")
 
 # What a single node uses when no rules are configured. A device logs in a handful of
-# times an hour; a carrier NAT or office shares a /24; anything near a request per
-# second from one address for a minute is a machine.
+# times an hour; a carrier NAT or office shares a /24, a household or carrier pool an IPv6
+# /56; anything near a request per second from one address for a minute is a machine.
+# Requests, not only hashes, are limited per prefix: one IPv6 host holds a /64 of
+# addresses, each with a fresh ``ip`` budget, so only the prefix bounds its cheap requests.
+# A client that holds a key sends it right the first time: a few wrong keys a minute is a
+# guesser, blocked from presenting any key (its keyless requests, and its neighbours', go on).
 DEFAULT_RULES = """\
-scrypt  : ip        : 30  : 60s : 300s : block
-scrypt  : ip_prefix : 300 : 60s : 300s : block
-request : ip        : 600 : 60s : 600s : ban
+scrypt  : ip        : 30   : 60s : 300s : block
+scrypt  : ip_prefix : 300  : 60s : 300s : block
+request : ip        : 600  : 60s : 600s : ban
+request : ip_prefix : 3000 : 60s : 300s : ban
 scrypt  : api_key   : 6000 : 60s : 60s : block
+bad_key : ip        : 10   : 60s : 600s : block
 """
 
 
@@ -89,6 +99,8 @@ def _parse_line(line: str) -> Rule:
         raise ValueError(f"unknown property {prop!r} (one of {', '.join(PROPERTIES)})")
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r} (one of {', '.join(POLICIES)})")
+    if action == "bad_key" and prop == "api_key":
+        raise ValueError("bad_key rules count addresses (ip or ip_prefix): an unknown key has no name")
     if not attempts.isascii() or not attempts.isdigit() or int(attempts) < 1:
         raise ValueError(f"attempts must be a positive integer, not {attempts!r}")
     rule = Rule(action, prop, int(attempts), parse_duration(window), parse_duration(duration), policy)  # type: ignore[arg-type]
