@@ -20,8 +20,10 @@ class Errno(int, Enum):
     TOO_MANY_REQUESTS = 114
     REQUEST_BLOCKED = 125
     SERVICE_UNAVAILABLE = 201
+    ORIGIN_NOT_ALLOWED = 403
     NOT_FOUND = 404
     METHOD_NOT_ALLOWED = 405
+    UNSUPPORTED_MEDIA_TYPE = 415
     UNSPECIFIED = 999
 
 
@@ -93,6 +95,14 @@ def invalid_api_key() -> ApiError:
 
 def forbidden() -> ApiError:
     return ApiError(403, Errno.REQUEST_BLOCKED, "The request was blocked")
+
+
+def origin_not_allowed() -> ApiError:
+    return ApiError(403, Errno.ORIGIN_NOT_ALLOWED, "Origin not allowed")
+
+
+def unsupported_media_type() -> ApiError:
+    return ApiError(415, Errno.UNSUPPORTED_MEDIA_TYPE, "A request with an Origin must send application/json")
 
 
 def not_found() -> ApiError:

@@ -102,6 +102,11 @@ def test_user_data_installs_runs_and_ships_logs(template: dict):
     assert "ExecStart=/opt/scrypt-helper/bin/scrypt-helper serve" in script
     assert "SCRYPT_HELPER_TRUSTED_PROXIES=1" in script  # the ALB appends the client to X-Forwarded-For
     assert "SCRYPT_HELPER_REDIS_URL=rediss://" in script
+    assert "SCRYPT_HELPER_CORS_ORIGINS=${CorsOrigins}" in script
+    origins = template["Parameters"]["CorsOrigins"]
+    assert re.fullmatch(origins["AllowedPattern"], origins["Default"])
+    for any_page in ("*", f"{origins['Default']},*", "https://*.example"):
+        assert not re.fullmatch(origins["AllowedPattern"], any_page)
     drain = float(re.search(r"SCRYPT_HELPER_DRAIN_SECONDS=(\S+)", script).group(1))  # type: ignore[union-attr]
     shutdown = float(re.search(r"SCRYPT_HELPER_SHUTDOWN_TIMEOUT=(\S+)", script).group(1))  # type: ignore[union-attr]
     assert int(re.search(r"TimeoutStopSec=(\d+)", script).group(1)) > drain + shutdown  # type: ignore[union-attr]

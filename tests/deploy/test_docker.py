@@ -199,6 +199,9 @@ def test_compose_runs_nginx_three_nodes_and_redis(compose: dict):
         env = service["environment"]
         assert env["SCRYPT_HELPER_TRUSTED_PROXIES"] == "1"
         assert env["SCRYPT_HELPER_REDIS_URL"] == "redis://redis:6379/0"
+        # Named origins only: the default, *, would let any page make its visitors' browsers hash.
+        origins = env["SCRYPT_HELPER_CORS_ORIGINS"].split(",")
+        assert all(o.strip().startswith("https://") and "*" not in o for o in origins)
         assert "ports" not in service  # reachable only through nginx
         grace = int(service["stop_grace_period"].removesuffix("s"))
         assert grace > float(env["SCRYPT_HELPER_DRAIN_SECONDS"]) + float(

@@ -40,6 +40,13 @@ def test_lines_split_on_newlines_and_semicolons_with_comments_and_blanks():
     ]
 
 
+def test_bad_key_rules_count_addresses():
+    assert parse_rules("bad_key : ip : 10 : 1m : 10m : block; bad_key : ip_prefix : 50 : 1m : 1h : ban") == (
+        Rule("bad_key", "ip", 10, 60, 600, "block"),
+        Rule("bad_key", "ip_prefix", 50, 60, 3600, "ban"),
+    )
+
+
 def test_empty_text_means_no_rules():
     assert parse_rules("") == ()
     assert parse_rules(" ; # nothing\n") == ()
@@ -57,6 +64,7 @@ def test_empty_text_means_no_rules():
         ("scrypt : ip : 30 : 0s : 300s : block", "window must be at least 1 second"),
         ("scrypt : ip : 30 : 60s : 0 : ban", "a ban needs a duration"),
         ("scrypt : ip : 30 : soon : 300s : block", "bad duration 'soon'"),
+        ("bad_key : api_key : 5 : 60s : 300s : block", "bad_key rules count addresses"),
     ],
 )
 def test_a_bad_rule_names_its_line(line, message):
@@ -68,4 +76,5 @@ def test_a_bad_rule_names_its_line(line, message):
 def test_the_default_set_parses_and_covers_every_property():
     rules = parse_rules(DEFAULT_RULES)
     assert {rule.property for rule in rules} == {"ip", "ip_prefix", "api_key"}
+    assert {rule.action for rule in rules} == {"scrypt", "request", "bad_key"}
     assert len({rule.name for rule in rules}) == len(rules)

@@ -112,3 +112,74 @@ async def test_api_keys_have_their_own_limits(make_app):
     assert (await scrypt(app)).status_code == 200
     assert_limited(await scrypt(app))
     assert_limited(await scrypt(app, {"X-API-Key": "not-a-key-0123456789"}), errno=110)
+
+
+WRONG_KEY = {"X-API-Key": "not-a-key-0123456789"}
+
+
+async def test_unknown_keys_are_counted_then_every_key_from_the_address_is_refused(make_app, engine):
+    app = await make_app(rules="bad_key : ip : 3 : 60s : 60s : block", api_keys=f"partner:{API_KEY}")
+    for _ in range(3):
+        assert_limited(await scrypt(app, WRONG_KEY), errno=110)
+    refused = await scrypt(app, WRONG_KEY)
+    assert_limited(refused)
+    assert int(refused.headers["retry-after"]) == 60
+    # A right guess is refused like a wrong one, so guessing teaches nothing more.
+    assert_limited(await scrypt(app, {"X-API-Key": API_KEY}))
+    assert_limited(await app.get("/", headers={"X-API-Key": API_KEY}))
+    # The address's requests without a key (a NAT's other users) go on.
+    assert (await scrypt(app)).status_code == 200
+    assert engine.hashed == 1
+    decisions = 'scrypt_helper_abuse_decisions_total{policy="block",rule="bad_key:ip:3/60s:block"}'
+    assert await metric(app, decisions) == 3
+
+
+async def test_unknown_keys_count_under_the_address_request_rules(make_app, engine):
+    app = await make_app(rules="request : ip : 3 : 60s : 60s : ban", api_keys=f"partner:{API_KEY}")
+    for _ in range(3):
+        assert_limited(await scrypt(app, WRONG_KEY), errno=110)
+    assert_limited(await scrypt(app, WRONG_KEY))
+    assert_limited(await scrypt(app))
+    assert_limited(await scrypt(app, {"X-API-Key": API_KEY}))
+    assert engine.hashed == 0
+
+
+async def test_an_address_ban_holds_whatever_key_is_presented(make_app, engine):
+    rules = "scrypt : ip : 1 : 60s : 60s : ban; scrypt : api_key : 100 : 60s : 60s : block"
+    app = await make_app(rules=rules, api_keys=f"partner:{API_KEY}")
+    keyed = {"X-API-Key": API_KEY}
+    assert (await scrypt(app)).status_code == 200
+    assert_limited(await scrypt(app))
+    assert_limited(await scrypt(app, keyed))
+    assert_limited(await app.get("/", headers=keyed))
+    assert engine.hashed == 1
+
+
+async def test_a_prefix_ban_holds_for_key_holders_in_it_only(make_app):
+    app = await make_app(
+        rules="request : ip_prefix : 2 : 60s : 60s : ban",
+        api_keys=f"partner:{API_KEY}",
+        trusted_proxies="127.0.0.0/8",
+    )
+    for last in (1, 2):
+        assert (await scrypt(app, {"X-Forwarded-For": f"198.51.100.{last}"})).status_code == 200
+    assert_limited(await scrypt(app, {"X-Forwarded-For": "198.51.100.3"}))
+    assert_limited(await scrypt(app, {"X-Forwarded-For": "198.51.100.4", "X-API-Key": API_KEY}))
+    assert (await scrypt(app, {"X-Forwarded-For": "198.51.101.1", "X-API-Key": API_KEY})).status_code == 200
+
+
+async def test_key_holders_requests_never_count_against_their_address(make_app):
+    rules = "request : ip : 2 : 60s : 60s : ban; scrypt : ip : 2 : 60s : 60s : block"
+    app = await make_app(rules=rules, api_keys=f"partner:{API_KEY}")
+    assert await statuses(app, 10, {"X-API-Key": API_KEY}) == [200] * 10
+    assert await statuses(app, 2) == [200, 200]
+
+
+async def test_the_allow_list_never_makes_an_unknown_key_valid(make_app, engine):
+    app = await make_app(
+        rules="bad_key : ip : 1 : 60s : 60s : ban", allowlist="127.0.0.1/32", api_keys=f"partner:{API_KEY}"
+    )
+    for _ in range(3):
+        assert_limited(await scrypt(app, WRONG_KEY), errno=110)
+    assert (await scrypt(app, {"X-API-Key": API_KEY})).status_code == 200
+    assert engine.hashed == 1

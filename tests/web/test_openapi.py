@@ -13,7 +13,7 @@ async def test_the_request_schema_is_generated_from_the_wire_module(app):
     document = (await app.get("/openapi.json")).json()
     body = document["paths"]["/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body == wire.request_json_schema()
-    for status in ("400", "401", "403", "413", "429", "503"):
+    for status in ("400", "401", "403", "413", "415", "429", "503"):
         content = document["paths"]["/"]["post"]["responses"][status]["content"]
         assert content["application/json"]["schema"] == errors.ERROR_JSON_SCHEMA
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -13,11 +15,15 @@ from limits.aio.strategies import RateLimiter
 from scrypt_helper import errors
 from scrypt_helper.abuse.identity import ClientIdentity, IPNetwork
 from scrypt_helper.abuse.rules import Action, Rule
-from scrypt_helper.abuse.store import LimitStore, StoreUnavailable
+from scrypt_helper.abuse.store import LimitStore, Operation, StoreUnavailable
 
 logger = logging.getLogger("scrypt_helper.abuse")
 # Called with (rule label, policy) for every request a rule refuses or reports.
 DecisionObserver = Callable[[str, str], None]
+# A rule with the client's key it counts.
+Keyed = tuple[Rule, str]
+# Why a request is refused: the rule's label, its policy, and seconds until it lifts.
+Refusal = tuple[str, str, float]
 
 
 class Guard:
@@ -32,67 +38,127 @@ class Guard:
         denylist: Sequence[IPNetwork] = (),
         on_decision: DecisionObserver | None = None,
     ) -> None:
-        self.rules = tuple(rules)
+        self.rules = tuple(dict.fromkeys(rules))  # a rule given twice counts once
         self.store = store
         self.allowlist = tuple(allowlist)
         self.denylist = tuple(denylist)
         self._observe = on_decision or (lambda rule, policy: None)
         self._items = {rule: RateLimitItemPerSecond(rule.attempts, rule.window) for rule in self.rules}
+        # Hashes each scrypt rule and key admitted that are neither computed nor refused yet. Only
+        # requests in flight have an entry, so the table is bounded by the queue.
+        self._in_flight: collections.Counter[Keyed] = collections.Counter()
 
     def allowed(self, client: ClientIdentity) -> bool:
-        return any(client.ip in net for net in self.allowlist)
+        return client.within(self.allowlist)
 
     async def admit_request(self, client: ClientIdentity) -> None:
-        """Any API request: deny list, bans, then the ``request`` rules. Raises ApiError to refuse."""
-        if self.allowed(client):
-            return
-        if any(client.ip in net for net in self.denylist):
-            self._observe("denylist", "deny")
-            raise errors.forbidden()
-        await self._guarded(client, "request", check_bans=True)
+        """Any API request: deny list, bans, key blocks, the ``request`` rules, then an unknown key.
 
-    async def admit_scrypt(self, client: ClientIdentity) -> None:
-        """A valid hash request: blocks, then the ``scrypt`` rules. Raises ApiError to refuse."""
+        Raises ApiError to refuse: 403 on the deny list, 429 for a ban, a block or a rule, 401 for
+        an unknown API key once it has been counted against the address.
+        """
         if not self.allowed(client):
-            await self._guarded(client, "scrypt", check_bans=False)
+            if client.within(self.denylist):
+                self._observe("denylist", "deny")
+                raise errors.forbidden()
+            counted = self._keyed(client, "request")
+            # From an address blocked for wrong keys, every key is refused, a right guess too.
+            blocks = [*counted, *(self._keyed(client, "bad_key") if client.presents_key else ())]
+            if client.unknown_key:
+                counted = blocks
+            self._refuse(await self._run(self._decide_request(client, blocks, counted)))
+        if client.unknown_key:
+            raise errors.invalid_api_key()
 
-    async def _guarded(self, client: ClientIdentity, action: Action, *, check_bans: bool) -> None:
-        rules = [
-            (rule, key) for rule in self.rules if rule.action == action and (key := client.key(rule.property))
-        ]
-        if not rules and not check_bans:
-            return
+    async def admit_scrypt(self, client: ClientIdentity) -> HashAttempt:
+        """A valid hash request: blocks, then the ``scrypt`` rules. Raises ApiError to refuse.
 
-        async def decide(storage: Storage, limiter: RateLimiter) -> tuple[str, str, float] | None:
-            if check_bans:
-                for prop in ("ip", "ip_prefix", "api_key"):
-                    key = client.key(prop)
-                    if key and (left := await _seconds_left(storage, f"ban:{prop}:{key}")) > 0:
-                        return f"ban:{prop}", "ban", left
-            for rule, key in rules:
-                if (
-                    rule.policy == "block"
-                    and (left := await _seconds_left(storage, f"block:{rule.name}:{key}")) > 0
-                ):
-                    return rule.name, "block", left
-            for rule, key in rules:
-                if await limiter.hit(self._items[rule], rule.name, key):
-                    continue
-                if rule.policy == "report":
-                    if await storage.incr(f"report:{rule.name}:{key}", rule.window) == 1:
-                        self._log(rule, key, "report")
-                    self._observe(rule.name, "report")
-                    continue
-                marker = f"ban:{rule.property}:{key}" if rule.policy == "ban" else f"block:{rule.name}:{key}"
-                if await storage.incr(marker, rule.duration) == 1:
-                    self._log(rule, key, rule.policy)
-                return rule.name, rule.policy, float(rule.duration)
+        The rules count hashes computed and hashes admitted but not yet done, so that concurrent
+        requests cannot overrun them. The caller settles the attempt it gets back: a computed hash
+        counts, one the scheduler refused (queue full, deadline, draining) does not.
+        """
+        rules = [] if self.allowed(client) else self._keyed(client, "scrypt")
+        attempt = HashAttempt(self, rules)
+        if not rules:
+            return attempt
+        self._in_flight.update(rules)  # before any await, so concurrent requests see this one
+        try:
+            refused = await self._run(self._decide_hash(rules))
+        except BaseException:
+            attempt.forget()
+            raise
+        if refused is not None:
+            attempt.forget()
+            self._refuse(refused)
+        return attempt
+
+    def _keyed(self, client: ClientIdentity, action: Action) -> list[Keyed]:
+        """The rules of ``action`` that count this client, each with the client's key."""
+        return [(rule, key) for rule in self.rules if rule.action == action and (key := _key(client, rule))]
+
+    def _decide_request(
+        self, client: ClientIdentity, blocks: list[Keyed], counted: list[Keyed]
+    ) -> Operation[Refusal | None]:
+        async def decide(storage: Storage, limiter: RateLimiter) -> Refusal | None:
+            for prop, key in _ban_keys(client):
+                if (left := await _seconds_left(storage, f"ban:{prop}:{key}")) > 0:
+                    return f"ban:{prop}", "ban", left
+            if refused := await _blocked(storage, blocks):
+                return refused
+            for rule, key in counted:
+                hit = await limiter.hit(self._items[rule], rule.name, key)
+                if not hit and (refused := await self._trip(storage, rule, key)):
+                    return refused
             return None
 
+        return decide
+
+    def _decide_hash(self, rules: list[Keyed]) -> Operation[Refusal | None]:
+        async def decide(storage: Storage, limiter: RateLimiter) -> Refusal | None:
+            if refused := await _blocked(storage, rules):
+                return refused
+            for rule, key in rules:
+                # Room for this hash and every other one in flight for the same key?
+                if await limiter.test(self._items[rule], rule.name, key, cost=self._in_flight[rule, key]):
+                    continue
+                if refused := await self._trip(storage, rule, key):
+                    return refused
+            return None
+
+        return decide
+
+    async def _count_hash(self, rules: Sequence[Keyed]) -> None:
+        """Count a computed hash against its rules (a block or ban it trips holds from now on)."""
+
+        async def count(storage: Storage, limiter: RateLimiter) -> None:
+            for rule, key in rules:
+                # Full only when other nodes admitted hashes of this client meanwhile; a report
+                # was already made when the rule refused or reported this one.
+                if not await limiter.hit(self._items[rule], rule.name, key) and rule.policy != "report":
+                    await self._trip(storage, rule, key)
+
+        with contextlib.suppress(StoreUnavailable):  # failing closed refuses the next request instead
+            await self.store.run(count)
+
+    async def _trip(self, storage: Storage, rule: Rule, key: str) -> Refusal | None:
+        """Apply ``rule``'s policy to ``key``: a refusal for a block or ban, None for a report."""
+        if rule.policy == "report":
+            if await storage.incr(f"report:{rule.name}:{key}", rule.window) == 1:
+                self._log(rule, key, "report")
+            self._observe(rule.name, "report")
+            return None
+        marker = f"ban:{rule.property}:{key}" if rule.policy == "ban" else f"block:{rule.name}:{key}"
+        if await storage.incr(marker, rule.duration) == 1:
+            self._log(rule, key, rule.policy)
+        return rule.name, rule.policy, float(rule.duration)
+
+    async def _run(self, operation: Operation[Refusal | None]) -> Refusal | None:
         try:
-            refused = await self.store.run(decide)
+            return await self.store.run(operation)
         except StoreUnavailable:
             raise errors.service_unavailable("rate-limit storage unavailable", 1) from None
+
+    def _refuse(self, refused: Refusal | None) -> None:
         if refused is not None:
             label, policy, seconds = refused
             self._observe(label, policy)
@@ -108,6 +174,58 @@ class Guard:
             rule.name,
             extra={"policy": policy, "property": rule.property, "key": key, "rule": rule.name},
         )
+
+
+class HashAttempt:
+    """A hash the ``scrypt`` rules admitted: counted once computed, forgotten if it never was."""
+
+    def __init__(self, guard: Guard, rules: Sequence[Keyed]) -> None:
+        self._guard = guard
+        self._rules = tuple(rules)
+        self._open = bool(self._rules)
+
+    async def settle(self, *, computed: bool) -> None:
+        """Count the hash if it was computed (or may have been); either way it is no longer in flight."""
+        if not self._open:
+            return
+        try:
+            if computed:
+                await self._guard._count_hash(self._rules)
+        finally:
+            self.forget()
+
+    def forget(self) -> None:
+        """Take the hash out of the count of hashes in flight, counting nothing."""
+        if self._open:
+            self._open = False
+            in_flight = self._guard._in_flight
+            in_flight.subtract(self._rules)
+            for keyed in self._rules:
+                if in_flight[keyed] <= 0:
+                    del in_flight[keyed]
+
+
+def _key(client: ClientIdentity, rule: Rule) -> str | None:
+    """The client's key for a rule; ``bad_key`` rules count the address whatever key is sent."""
+    if rule.action == "bad_key":
+        return client.ip_prefix if rule.property == "ip_prefix" else str(client.ip)
+    return client.key(rule.property)
+
+
+def _ban_keys(client: ClientIdentity) -> list[tuple[str, str]]:
+    """Where this client's bans are kept: its address and prefix, whatever key it sends, and its key."""
+    keys = [("ip", str(client.ip)), ("ip_prefix", client.ip_prefix)]
+    if client.api_key is not None:
+        keys.append(("api_key", client.api_key))
+    return keys
+
+
+async def _blocked(storage: Storage, rules: Sequence[Keyed]) -> Refusal | None:
+    """The first block in force for these rules, if any."""
+    for rule, key in rules:
+        if rule.policy == "block" and (left := await _seconds_left(storage, f"block:{rule.name}:{key}")) > 0:
+            return rule.name, "block", left
+    return None
 
 
 async def _seconds_left(storage: Storage, marker: str) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request, Response
@@ -34,8 +34,9 @@ def _documented_errors() -> dict[int | str, dict[str, Any]]:
         for status, description in (
             (400, "Invalid request"),
             (401, "Unknown API key"),
-            (403, "Client on the deny list"),
+            (403, "Client on the deny list, or a browser's origin not allowed"),
             (413, "Body too large"),
+            (415, "A browser's request (it sends Origin) without a JSON body"),
             (429, "Rate limited"),
             (503, "Overloaded or draining"),
         )
@@ -67,12 +68,26 @@ async def root(client: AdmittedClient) -> str:
     },
 )
 async def compute(request: Request, node: NodeDep, client: AdmittedClient) -> Response:
-    """Read and parse the body, count the attempt, then wait for a worker (or the client leaving)."""
+    """Check a browser's origin, read and parse the body, admit the hash, then wait for a worker.
+
+    The hash counts against the client's ``scrypt`` rules once computed; one the scheduler refuses
+    (503) does not, since nginx and clients retry those. One whose client left counts: a job that
+    has started always finishes, so leaving at the right moment must not make a hash free.
+    """
     try:
+        check_browser(request, node.settings.cors_origins)
         body = await read_body(request, node.settings.max_body_bytes)
         job = wire.parse_request(body, node.settings.scrypt_params)
-        await node.guard.admit_scrypt(client)
-        result = await until_disconnect(node.scheduler.submit(job.params, job.data), request.receive)
+        attempt = await node.guard.admit_scrypt(client)
+        computed = False
+        try:
+            result = await until_disconnect(node.scheduler.submit(job.params, job.data), request.receive)
+            computed = True
+        except ClientGone:
+            computed = True
+            raise
+        finally:
+            await attempt.settle(computed=computed)
     except Rejected as exc:
         node.metrics.rejections.labels(exc.reason).inc()
         request.state.reason = exc.reason
@@ -88,6 +103,34 @@ async def compute(request: Request, node: NodeDep, client: AdmittedClient) -> Re
     request.state.hash_ms = round(result.hash_seconds * 1000, 1)
     request.state.batch = result.batch_size
     return JSONResponse({"output": result.output.hex()}, headers=NO_STORE)
+
+
+def check_browser(request: Request, origins: Sequence[str]) -> None:
+    """Refuse a browser's cross-origin POST unless its origin is allowed and its body is JSON.
+
+    Browsers send ``Origin`` with every cross-origin request, and send a text/plain, form or
+    multipart POST without asking first (no CORS preflight): without this check any page could
+    make its visitors' browsers hash. A JSON body needs a preflight, which CORS answers for the
+    same origins. Native clients send no ``Origin`` and keep the 2013 behaviour: their body is
+    read as JSON whatever its content type.
+    """
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    if "*" not in origins and origin not in origins:
+        raise errors.origin_not_allowed()
+    if not is_json(request.headers.get("content-type")):
+        raise errors.unsupported_media_type()
+
+
+def is_json(content_type: str | None) -> bool:
+    """``application/json``, alone or with a charset, in any case."""
+    if content_type is None:
+        return False
+    essence, *parameters = content_type.split(";")
+    return essence.strip().lower() == "application/json" and all(
+        parameter.strip().lower().startswith("charset=") for parameter in parameters if parameter.strip()
+    )
 
 
 async def read_body(request: Request, limit: int) -> bytes:
