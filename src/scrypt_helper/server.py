@@ -5,24 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import resource
 import time
 from types import FrameType
 
 import uvicorn
 
 from scrypt_helper.config import Settings
+from scrypt_helper.hygiene import forbid_core_dumps
 from scrypt_helper.log import configure_logging
 from scrypt_helper.node import Node, build_node
 from scrypt_helper.web.app import create_app, create_metrics_app
 from scrypt_helper.web.connection_limits import guarded_protocol
 
 logger = logging.getLogger("scrypt_helper.server")
-
-
-def forbid_core_dumps() -> None:
-    """A crash must not write hash state (or anything else in memory) to disk."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 class DrainingServer(uvicorn.Server):
@@ -58,6 +53,12 @@ class DrainingServer(uvicorn.Server):
         return should_exit
 
 
+def max_connections_per_client(settings: Settings) -> int | None:
+    """The per-client connection cap, or None behind trusted proxies (there the peer is the proxy)."""
+    proxies = settings.trusted_proxies
+    return None if proxies.hops or proxies.networks else settings.max_connections_per_client
+
+
 def uvicorn_config(app: object, settings: Settings, port: int) -> uvicorn.Config:
     return uvicorn.Config(
         app,
@@ -68,7 +69,11 @@ def uvicorn_config(app: object, settings: Settings, port: int) -> uvicorn.Config
         server_header=False,
         proxy_headers=False,
         timeout_keep_alive=5,
-        http=guarded_protocol(settings.read_timeout, settings.max_connections),
+        http=guarded_protocol(
+            settings.read_timeout, settings.max_connections, max_connections_per_client(settings)
+        ),
+        # No WebSocket routes: an upgrade would hand the socket to a protocol outside these limits.
+        ws="none",
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
         lifespan="on",
     )
@@ -91,6 +96,7 @@ async def serve_node(settings: Settings, node: Node) -> None:
 def run(settings: Settings) -> None:
     """The ``serve`` command: configure logging, build the node and serve it."""
     configure_logging(settings.log_level)
+    # A crash must not write hash state (or anything else in memory) out, whatever core_pattern says.
     forbid_core_dumps()
     node = build_node(settings)
     asyncio.run(serve_node(settings, node))

@@ -35,6 +35,11 @@ def one(kind: str, name: str = "scrypt-helper") -> dict:
     return doc
 
 
+def explicit_origins(origins: tuple[str, ...]) -> bool:
+    """Named https origins only: the default, *, would let any page make browsers hash."""
+    return bool(origins) and all(origin.startswith("https://") and "*" not in origin for origin in origins)
+
+
 def mebibytes(quantity: str) -> int:
     match = re.fullmatch(r"(\d+)(Mi|Gi)", quantity)
     assert match, quantity
@@ -90,6 +95,11 @@ def test_probes_and_the_drain_timing():
     assert app["readinessProbe"]["httpGet"]["path"] == "/__lbheartbeat__"
     assert app["startupProbe"]["httpGet"]["path"] == "/__lbheartbeat__"
     assert app["livenessProbe"]["httpGet"]["path"] == "/__heartbeat__"
+    # Readiness tests the port the ingress uses; liveness the private one, which no client can fill.
+    assert app["readinessProbe"]["httpGet"]["port"] == app["startupProbe"]["httpGet"]["port"] == "http"
+    assert app["livenessProbe"]["httpGet"]["port"] == "metrics"
+    ports = {port["name"]: port["containerPort"] for port in app["ports"]}
+    assert int(env()["SCRYPT_HELPER_METRICS_PORT"]) == ports["metrics"]
     pre_stop = app["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
     settings = env()
@@ -118,7 +128,7 @@ def test_the_pod_runs_unprivileged_on_a_read_only_root():
 def test_the_settings_are_valid_for_the_service():
     settings = env()
     rules = one("ConfigMap", "scrypt-helper-rules")["data"]["rules.txt"]
-    assert len(parse_rules(rules)) == 4
+    assert len(parse_rules(rules)) == 6
     mount = container()["volumeMounts"][0]["mountPath"]
     assert settings.pop("SCRYPT_HELPER_RULES_FILE") == f"{mount}/rules.txt"
     secret = next(e for e in container()["env"] if e["name"] == "SCRYPT_HELPER_REDIS_URL")
@@ -126,6 +136,7 @@ def test_the_settings_are_valid_for_the_service():
     fields = {name.removeprefix("SCRYPT_HELPER_").lower(): value for name, value in settings.items()}
     parsed = Settings(**fields, rules=rules, redis_url="redis://redis:6379/0")
     assert parsed.trusted_proxies == TrustedProxies(hops=1)
+    assert explicit_origins(parsed.cors_origins)
     assert parsed.metrics_port == 9100
     ports = {p["name"]: p["containerPort"] for p in container()["ports"]}
     assert ports == {"http": 8080, "metrics": 9100}
@@ -153,5 +164,109 @@ def test_service_hpa_pdb_and_ingress_point_at_the_pods():
     assert sorted(paths) == ["/", "/__lbheartbeat__", "/__version__"]
     annotations = ingress["metadata"]["annotations"]
     assert "non_idempotent" in annotations["nginx.ingress.kubernetes.io/proxy-next-upstream"]
+    # The nodes trust the controller's hop, so their per-client connection cap is off: the
+    # controller's own limit per client address replaces it.
+    assert int(annotations["nginx.ingress.kubernetes.io/limit-connections"]) > 0
     policy = one("NetworkPolicy", "scrypt-helper-redis")
     assert policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == labels
+
+
+# Who may connect where, by NetworkPolicy semantics: a pod selected by no policy accepts anything;
+# otherwise a connection needs a rule of one of its policies that allows both its source and its port.
+NAMESPACE = {"kubernetes.io/metadata.name": "scrypt-helper"}
+SOURCES = {
+    "ingress controller": (
+        {"kubernetes.io/metadata.name": "ingress-nginx"},
+        {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"},
+    ),
+    "another pod of ingress-nginx": (
+        {"kubernetes.io/metadata.name": "ingress-nginx"},
+        {"app.kubernetes.io/name": "ingress-nginx-admission"},
+    ),
+    "prometheus": ({"kubernetes.io/metadata.name": "monitoring"}, {"app.kubernetes.io/name": "prometheus"}),
+    "a pod of another namespace": ({"kubernetes.io/metadata.name": "default"}, {"app": "anything"}),
+    "another pod of this namespace": (NAMESPACE, {"app": "debug"}),
+}
+
+
+def pod_labels(deployment: str) -> dict[str, str]:
+    return one("Deployment", deployment)["spec"]["template"]["metadata"]["labels"]
+
+
+def pod_ports(deployment: str) -> dict[str, int]:
+    (app,) = one("Deployment", deployment)["spec"]["template"]["spec"]["containers"]
+    return {port["name"]: port["containerPort"] for port in app["ports"]}
+
+
+def selects(selector: dict, labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, "this check understands matchLabels only"
+    return all(labels.get(key) == value for key, value in selector.get("matchLabels", {}).items())
+
+
+def peer_matches(peer: dict, namespace: dict[str, str], labels: dict[str, str]) -> bool:
+    assert set(peer) <= {"namespaceSelector", "podSelector"}, "this check understands no ipBlock"
+    # A podSelector alone selects pods of the policy's own namespace.
+    in_namespace = (
+        selects(peer["namespaceSelector"], namespace)
+        if "namespaceSelector" in peer
+        else (namespace == NAMESPACE)
+    )
+    return in_namespace and selects(peer.get("podSelector", {}), labels)
+
+
+def may_connect(source: tuple[dict, dict], target: str, port_name: str) -> bool:
+    labels, port = pod_labels(target), pod_ports(target)[port_name]
+    policies = [
+        doc["spec"]
+        for _, doc in manifests()
+        if doc["kind"] == "NetworkPolicy"
+        and "Ingress" in doc["spec"]["policyTypes"]
+        and selects(doc["spec"]["podSelector"], labels)
+    ]
+    if not policies:
+        return True
+    for policy in policies:
+        for rule in policy.get("ingress", []):
+            sources = rule.get("from")
+            ports = rule.get("ports")
+            source_ok = sources is None or any(peer_matches(peer, *source) for peer in sources)
+            port_ok = ports is None or any(
+                p.get("protocol", "TCP") == "TCP" and p.get("port") in (port_name, port) for p in ports
+            )
+            if source_ok and port_ok:
+                return True
+    return False
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "port", "allowed"),
+    [
+        ("ingress controller", "scrypt-helper", "http", True),
+        ("ingress controller", "scrypt-helper", "metrics", False),
+        ("ingress controller", "scrypt-helper-redis", "redis", False),
+        ("another pod of ingress-nginx", "scrypt-helper", "http", False),
+        ("prometheus", "scrypt-helper", "metrics", True),
+        ("prometheus", "scrypt-helper", "http", False),
+        ("prometheus", "scrypt-helper-redis", "redis", False),
+        ("a pod of another namespace", "scrypt-helper", "http", False),
+        ("a pod of another namespace", "scrypt-helper", "metrics", False),
+        ("a pod of another namespace", "scrypt-helper-redis", "redis", False),
+        ("another pod of this namespace", "scrypt-helper", "http", False),
+        ("another pod of this namespace", "scrypt-helper-redis", "redis", False),
+        ("scrypt-helper", "scrypt-helper-redis", "redis", True),
+        ("scrypt-helper-redis", "scrypt-helper", "http", False),
+    ],
+)
+def test_network_policies_let_only_the_ingress_reach_the_service_and_only_the_nodes_reach_redis(
+    source: str, target: str, port: str, allowed: bool
+):
+    origin = SOURCES[source] if source in SOURCES else (NAMESPACE, pod_labels(source))
+    assert may_connect(origin, target, port) is allowed
+
+
+def test_every_pod_of_the_namespace_is_covered_by_a_deny_by_default_policy():
+    policies = [doc for _, doc in manifests() if doc["kind"] == "NetworkPolicy"]
+    assert {doc["metadata"]["namespace"] for doc in policies} == {"scrypt-helper"}
+    (default,) = [doc["spec"] for doc in policies if doc["spec"]["podSelector"] == {}]
+    assert default["policyTypes"] == ["Ingress"]
+    assert "ingress" not in default

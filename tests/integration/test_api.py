@@ -68,13 +68,16 @@ def test_security_headers_and_no_server_banner(server):
 async def test_many_concurrent_clients_all_get_their_own_answer(server):
     inputs = [os.urandom(16) for _ in range(40)]
 
-    async def one(client: httpx.AsyncClient, data: bytes) -> str:
-        response = await client.post("/", json=request_body(SMALL, data))
+    async def one(address: str, data: bytes) -> str:
+        # Each from its own loopback address, as many clients would be (one address may hold only
+        # --max-connections-per-client connections).
+        transport = httpx.AsyncHTTPTransport(local_address=address)
+        async with httpx.AsyncClient(base_url=server.url, timeout=30, transport=transport) as client:
+            response = await client.post("/", json=request_body(SMALL, data))
         assert response.status_code == 200
         return response.json()["output"]
 
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
-        outputs = await asyncio.gather(*(one(client, data) for data in inputs))
+    outputs = await asyncio.gather(*(one(f"127.0.1.{n + 1}", data) for n, data in enumerate(inputs)))
     expected = [
         hashlib.scrypt(d, salt=SMALL.salt, n=SMALL.n, r=SMALL.r, p=SMALL.p, dklen=SMALL.buflen).hex()
         for d in inputs

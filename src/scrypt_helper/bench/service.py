@@ -12,7 +12,7 @@ import httpx
 from scrypt_helper.bench.engine import measure_engine
 from scrypt_helper.bench.http import closed_loop, percentile, send_requests
 from scrypt_helper.bench.report import progress
-from scrypt_helper.config import allowed_params_json
+from scrypt_helper.config import Settings, allowed_params_json
 from scrypt_helper.engines import Engine, ScryptParams
 from scrypt_helper.launcher import LocalServer
 
@@ -41,6 +41,8 @@ def bench_service(engine: Engine, params: ScryptParams, args: argparse.Namespace
         allowed_params=allowed_params_json(params),
         rules="",
         log_level="WARNING",
+        # Every simulated client connects from this one machine: the node's cap is the only one.
+        max_connections_per_client=Settings.model_fields["max_connections"].default,
     )
     with server:
         rss_start = server.rss_bytes()

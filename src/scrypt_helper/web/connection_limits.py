@@ -1,70 +1,156 @@
-"""uvicorn's HTTP protocol with a request-read deadline and a connection cap.
+"""uvicorn's HTTP protocol with a request-read deadline and connection caps.
 
 A client must send its request line, headers and body within ``read_timeout`` seconds
-of starting them (slowloris clients are disconnected), and a node holds at most
-``max_connections`` connections: the next one gets an immediate JSON 503.
+of starting them (slowloris clients are disconnected). A node serves at most
+``max_connections`` connections; a connection beyond them is answered a JSON 503 as soon
+as its request line shows it is not a health check, so load balancers and probes still
+get through. Where the node trusts no proxy, one client (an address, an IPv6 /64) holds
+at most ``max_per_client`` connections: its next ones get the 503 at once, and beyond twice
+that many they are reset unanswered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+from collections import Counter
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from scrypt_helper import errors
+from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
 
 
 def _overloaded_response() -> bytes:
+    """Written below ASGI, so it carries by itself what the middleware adds to every other answer."""
     error = errors.service_unavailable("too many open connections", 1)
     body = json.dumps(error.body()).encode()
-    head = (
-        "HTTP/1.1 503 Service Unavailable\r\n"
-        "content-type: application/json\r\n"
-        "cache-control: no-store\r\n"
-        "x-content-type-options: nosniff\r\n"
-        "retry-after: 1\r\n"
-        "connection: close\r\n"
-        f"content-length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
+    headers = {
+        "content-type": "application/json",
+        **SECURITY_HEADERS,
+        **error.headers(),
+        "connection": "close",
+        "content-length": str(len(body)),
+    }
+    lines = [
+        "HTTP/1.1 503 Service Unavailable",
+        *(f"{name.lower()}: {value}" for name, value in headers.items()),
+    ]
+    return "\r\n".join([*lines, "", ""]).encode() + body
 
 
 OVERLOADED_RESPONSE = _overloaded_response()
 
 
-def guarded_protocol(read_timeout: float, max_connections: int) -> type[HttpToolsProtocol]:
-    """An HttpToolsProtocol subclass enforcing these limits (uvicorn builds one per connection)."""
+# Answered beyond the cap too: a node busy with connections is not a dead node.
+HEALTH_CHECK_PATHS = frozenset({b"/__lbheartbeat__", b"/__heartbeat__"})
+
+
+def client_key(host: str) -> str:
+    """Whose connection this is: the IPv4 address, or the /64 of an IPv6 one (one subscriber's)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 4:
+        return host
+    if address.ipv4_mapped is not None:  # a dual-stack socket's IPv4 client
+        return str(address.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
+def guarded_protocol(
+    read_timeout: float, max_connections: int, max_per_client: int | None = None
+) -> type[HttpToolsProtocol]:
+    """An HttpToolsProtocol subclass enforcing these limits (uvicorn builds one per connection).
+
+    ``max_per_client`` is None where the socket peers are trusted proxies: cutting one off
+    would cut off every client behind it, so the proxy's own per-client limit does that job.
+    """
+    admitted: set[HttpToolsProtocol] = set()  # the connections within max_connections
+    per_client: Counter[str] = Counter()  # open connections of each client (max_per_client only)
 
     class GuardedHttpProtocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
-        _refuse = False
+        _client_key: str | None = None
+        _refused = False
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self._refuse = len(self.server_state.connections) > max_connections
+            if max_per_client is not None and self.client is not None:
+                self._client_key = client_key(self.client[0])
+                per_client[self._client_key] += 1
+                held = per_client[self._client_key]
+                if held > 2 * max_per_client:
+                    # Far over its share: reset unanswered, so one client's sockets stay bounded.
+                    self._refused = True
+                    transport.abort()
+                    return
+                if held > max_per_client:
+                    self._refuse()
+                    return
+            if len(admitted) < max_connections:
+                admitted.add(self)
             self._arm()
 
         def data_received(self, data: bytes) -> None:
-            if not self._refuse:
+            if not self._refused:
                 super().data_received(data)
-            elif not self.transport.is_closing():
-                self._disarm()
-                self.transport.write(OVERLOADED_RESPONSE)
-                self.transport.close()
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self._arm()
 
+        # Beyond the cap, a request is served only if it is a health check. Its URL is
+        # complete at its first header (or at the end of headers, if it has none).
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if self._may_proceed():
+                super().on_header(name, value)
+
+        def on_headers_complete(self) -> None:
+            if self._may_proceed():
+                super().on_headers_complete()
+
+        def on_body(self, body: bytes) -> None:
+            if not self._refused:
+                super().on_body(body)
+
         def on_message_complete(self) -> None:
-            self._disarm()
-            super().on_message_complete()
+            if not self._refused:
+                self._disarm()
+                super().on_message_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            admitted.discard(self)
+            if self._client_key is not None:
+                per_client[self._client_key] -= 1
+                if not per_client[self._client_key]:
+                    del per_client[self._client_key]
+                self._client_key = None
             super().connection_lost(exc)
+
+        def _may_proceed(self) -> bool:
+            if (
+                not self._refused
+                and self not in admitted
+                and httptools.parse_url(self.url).path not in HEALTH_CHECK_PATHS
+            ):
+                self._refuse()
+            return not self._refused
+
+        def _refuse(self) -> None:
+            """Answer the JSON 503 and stop writing; then drop what the client still sends until it
+            closes, or until the read deadline. Closing with its request unread would reset the
+            connection, and the client could lose the answer."""
+            self._refused = True
+            if not self.transport.is_closing():
+                self.transport.write(OVERLOADED_RESPONSE)
+                self.transport.write_eof()
+            self._arm()
 
         def _arm(self) -> None:
             self._disarm()
