@@ -48,15 +48,17 @@ static const struct scrypt_variant *find_variant(PyObject *name_obj)
 {
     const struct scrypt_variant *v;
     const char *name;
+    Py_ssize_t len;
 
     if (!PyUnicode_Check(name_obj)) {
         PyErr_Format(PyExc_TypeError, "variant must be str, not %.100s", Py_TYPE(name_obj)->tp_name);
         return NULL;
     }
-    name = PyUnicode_AsUTF8(name_obj);
+    name = PyUnicode_AsUTF8AndSize(name_obj, &len);
     if (name == NULL)
         return NULL;
-    v = scrypt_variant_find(name);
+    /* "avx512\0junk" must not pass as "avx512". */
+    v = strlen(name) == (size_t)len ? scrypt_variant_find(name) : NULL;
     if (v == NULL)
         unknown_variant(name_obj);
     return v;
@@ -64,14 +66,15 @@ static const struct scrypt_variant *find_variant(PyObject *name_obj)
 
 /*
  * Read an int argument into *out for the driver to range-check: negative
- * and oversized values become UINT64_MAX, which no limit admits.
+ * and oversized values become UINT64_MAX, which no limit admits. A bool is
+ * refused: True is no block size.
  */
 static int get_int_arg(PyObject *obj, const char *name, uint64_t *out)
 {
     int overflow = 0;
     long long v;
 
-    if (!PyLong_Check(obj)) {
+    if (!PyLong_Check(obj) || PyBool_Check(obj)) {
         PyErr_Format(PyExc_TypeError, "%s must be int, not %.100s", name, Py_TYPE(obj)->tp_name);
         return -1;
     }
@@ -107,14 +110,14 @@ static int context_enter(ContextObject *self)
 
 static PyObject *Context_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"variant", NULL};
-    PyObject *name_obj;
+    static char *kwlist[] = {"variant", "lock_memory", NULL};
+    PyObject *name_obj, *lock_obj = Py_False;
     const struct scrypt_variant *v;
     struct scrypt_ctx ctx;
     ContextObject *self;
     int rc;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:Context", kwlist, &name_obj))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$O!:Context", kwlist, &name_obj, &PyBool_Type, &lock_obj))
         return NULL;
     v = find_variant(name_obj);
     if (v == NULL)
@@ -126,6 +129,7 @@ static PyObject *Context_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     }
     if (rc != SCRYPT_OK)
         return unknown_variant(name_obj);
+    ctx.lock_memory = lock_obj == Py_True;
     self = (ContextObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
@@ -137,6 +141,25 @@ static void Context_dealloc(ContextObject *self)
 {
     scrypt_ctx_free(&self->ctx);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/*
+ * A contiguous bytes-like view of obj, for `what` (e.g. "inputs[2]"): a
+ * str, or an object with no buffer or only a strided one, is a TypeError.
+ */
+static int get_bytes(PyObject *obj, Py_buffer *view, const char *what)
+{
+    if (PyUnicode_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be bytes, not str", what);
+        return -1;
+    }
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) == 0)
+        return 0;
+    if (PyErr_ExceptionMatches(PyExc_BufferError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s must be a contiguous bytes-like object", what);
+    }
+    return -1;
 }
 
 /*
@@ -161,7 +184,8 @@ static int batch_copy_fill(struct batch_copy *bc, const Py_buffer *views, Py_ssi
     Py_ssize_t i;
 
     /* Each length is at most INT_MAX (checked by the caller) and there are
-     * at most SCRYPT_MAX_LANES + 1 of them, but a 32-bit size_t may wrap. */
+     * at most SCRYPT_MAX_LANES + 1 of them, but a 32-bit size_t may wrap:
+     * each sum is checked before it is made. */
     for (i = 0; i < n; i++) {
         if ((size_t)views[i].len > SIZE_MAX - total)
             return -1;
@@ -206,6 +230,12 @@ static void raise_status(int rc, const struct scrypt_params *prm)
         PyErr_Format(PyExc_MemoryError, "cannot allocate the scrypt buffer for N=%llu, r=%llu (128*r*N bytes per lane)",
                      (unsigned long long)prm->N, (unsigned long long)prm->r);
         break;
+    case SCRYPT_ELOCK:
+        PyErr_Format(PyExc_MemoryError,
+                     "cannot lock the scrypt buffer for N=%llu, r=%llu in memory: RLIMIT_MEMLOCK is too low "
+                     "(raise it, or grant CAP_IPC_LOCK)",
+                     (unsigned long long)prm->N, (unsigned long long)prm->r);
+        break;
     case SCRYPT_ECRYPTO:
         PyErr_SetString(PyExc_RuntimeError, "OpenSSL PBKDF2-HMAC-SHA256 failed");
         break;
@@ -227,9 +257,10 @@ PyDoc_STRVAR(Context_hash_batch_doc,
 "N: power of two, 2..2**" STR(SCRYPT_MAX_LOG2_N) "; r: 1.." STR(SCRYPT_MAX_R) "; p: 1.." STR(SCRYPT_MAX_P)
 "; buflen: 1.." STR(SCRYPT_MAX_BUFLEN) ".\n"
 "The p * len(inputs) ROMix jobs are spread over the kernel's lanes. Runs\n"
-"with the GIL released. Raises TypeError on wrong types, ValueError on\n"
-"bad values or a closed context, MemoryError when the buffers cannot be\n"
-"allocated, RuntimeError when the context is busy in another thread.");
+"with the GIL released. Raises TypeError on wrong types (a bool is no\n"
+"int here), ValueError on bad values or a closed context, MemoryError\n"
+"when the buffers cannot be allocated (or locked), RuntimeError when the\n"
+"context is busy in another thread.");
 
 static PyObject *Context_hash_batch(ContextObject *self, PyObject *args, PyObject *kwds)
 {
@@ -240,6 +271,7 @@ static PyObject *Context_hash_batch(ContextObject *self, PyObject *args, PyObjec
     Py_buffer salt_view;
     int n_views = 0, have_salt = 0;
     struct scrypt_params prm;
+    struct scrypt_sizes sz;
     struct batch_copy bc;
     char why[80];
     Py_ssize_t n = 0, i;
@@ -272,11 +304,7 @@ static PyObject *Context_hash_batch(ContextObject *self, PyObject *args, PyObjec
         PyErr_Format(PyExc_ValueError, "hash_batch takes 1..%u inputs, got %zd", self->ctx.lanes, n);
         goto done;
     }
-    if (PyUnicode_Check(salt_obj)) {
-        PyErr_SetString(PyExc_TypeError, "salt must be bytes, not str");
-        goto done;
-    }
-    if (PyObject_GetBuffer(salt_obj, &salt_view, PyBUF_SIMPLE) < 0)
+    if (get_bytes(salt_obj, &salt_view, "salt") < 0)
         goto done;
     have_salt = 1;
     if (salt_view.len > INT_MAX) {
@@ -285,11 +313,9 @@ static PyObject *Context_hash_batch(ContextObject *self, PyObject *args, PyObjec
     }
     for (i = 0; i < n; i++) {
         PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-        if (PyUnicode_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "inputs[%zd] must be bytes, not str", i);
-            goto done;
-        }
-        if (PyObject_GetBuffer(item, &views[n_views], PyBUF_SIMPLE) < 0)
+        char what[40];
+        snprintf(what, sizeof(what), "inputs[%zd]", i);
+        if (get_bytes(item, &views[n_views], what) < 0)
             goto done;
         n_views++;
         if (views[i].len > INT_MAX) {
@@ -298,7 +324,13 @@ static PyObject *Context_hash_batch(ContextObject *self, PyObject *args, PyObjec
         }
     }
 
-    if (batch_copy_fill(&bc, views, n, &salt_view, (size_t)n * (size_t)prm.buflen) < 0) {
+    /* The outputs' size (and every size the driver uses), bounded before it is computed. */
+    rc = scrypt_batch_sizes(&prm, (size_t)n, self->ctx.lanes, &sz);
+    if (rc != SCRYPT_OK) {
+        raise_status(rc, &prm);
+        goto done;
+    }
+    if (batch_copy_fill(&bc, views, n, &salt_view, sz.out_bytes) < 0) {
         PyErr_NoMemory();
         goto done;
     }
@@ -418,6 +450,11 @@ static PyObject *Context_get_closed(ContextObject *self, void *Py_UNUSED(closure
     return PyBool_FromLong(self->closed);
 }
 
+static PyObject *Context_get_lock_memory(ContextObject *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->ctx.lock_memory);
+}
+
 static PyMethodDef Context_methods[] = {
     {"hash_batch", (PyCFunction)(void (*)(void))Context_hash_batch, METH_VARARGS | METH_KEYWORDS,
      Context_hash_batch_doc},
@@ -433,24 +470,29 @@ static PyGetSetDef Context_getset[] = {
     {"buffer_bytes", (getter)Context_get_buffer_bytes, NULL,
      "Bytes currently allocated for ROMix buffers (0 before the first batch and after close).", NULL},
     {"closed", (getter)Context_get_closed, NULL, "True after close().", NULL},
+    {"lock_memory", (getter)Context_get_lock_memory, NULL, "True when the buffers are locked in RAM (mlock).",
+     NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 PyDoc_STRVAR(Context_doc,
-"Context(variant: str)\n"
+"Context(variant: str, *, lock_memory: bool = False)\n"
 "\n"
 "Per-worker-thread scrypt state for one variant (see variants()).\n"
 "\n"
 "Attributes: lanes (most inputs per batch), variant, buffer_bytes\n"
-"(bytes held for ROMix buffers), closed.\n"
+"(bytes held for ROMix buffers), closed, lock_memory.\n"
 "\n"
 "The ROMix buffer (up to lanes * 128 * r * N bytes, 64-byte aligned) is\n"
 "allocated on first use and reused across batches; it grows when a batch\n"
 "needs more and is given back when it is over four times what a full\n"
 "batch of the current parameters needs. It is not wiped after each batch:\n"
-"call wipe() when idle and close() at shutdown. All small per-batch state\n"
-"is wiped after every batch. A context must not be used by two threads at\n"
-"once: a second concurrent call raises RuntimeError.");
+"call wipe() when idle and close() at shutdown. The small per-batch state\n"
+"is kept too, and wiped after every batch. Both are left out of core\n"
+"dumps; with lock_memory they are locked in RAM (mlock), and a batch whose\n"
+"buffers cannot be locked raises MemoryError (footprint() says how much a\n"
+"context locks). A context must not be used by two threads at once: a\n"
+"second concurrent call raises RuntimeError.");
 
 static PyTypeObject ContextType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -573,8 +615,48 @@ static PyObject *mod_plan(PyObject *Py_UNUSED(module), PyObject *args)
     return t;
 }
 
+PyDoc_STRVAR(footprint_doc,
+"footprint(variant: str, N: int, r: int, p: int) -> int\n"
+"\n"
+"Bytes one context of the variant maps for a full batch of these\n"
+"parameters (its ROMix buffer and its small state, rounded up as they are\n"
+"allocated): what it locks with lock_memory. ValueError for parameters\n"
+"out of range, as hash_batch.");
+
+static PyObject *mod_footprint(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"variant", "N", "r", "p", NULL};
+    PyObject *name_obj, *N_obj, *r_obj, *p_obj;
+    const struct scrypt_variant *v;
+    struct scrypt_params prm;
+    char why[80];
+    size_t bytes;
+    int rc;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOO:footprint", kwlist, &name_obj, &N_obj, &r_obj, &p_obj))
+        return NULL;
+    v = find_variant(name_obj);
+    if (v == NULL)
+        return NULL;
+    prm.buflen = 1;
+    if (get_int_arg(N_obj, "N", &prm.N) < 0 || get_int_arg(r_obj, "r", &prm.r) < 0 ||
+        get_int_arg(p_obj, "p", &prm.p) < 0)
+        return NULL;
+    if (scrypt_check_params(&prm, why, sizeof(why)) != SCRYPT_OK) {
+        PyErr_SetString(PyExc_ValueError, why);
+        return NULL;
+    }
+    rc = scrypt_ctx_footprint(v, &prm, &bytes);
+    if (rc != SCRYPT_OK) {
+        raise_status(rc, &prm);
+        return NULL;
+    }
+    return PyLong_FromSize_t(bytes);
+}
+
 static PyMethodDef module_methods[] = {
     {"variants", mod_variants, METH_NOARGS, variants_doc},
+    {"footprint", (PyCFunction)(void (*)(void))mod_footprint, METH_VARARGS | METH_KEYWORDS, footprint_doc},
     {"lanes", mod_lanes, METH_O, lanes_doc},
     {"_kernels", mod_kernels, METH_O, kernels_doc},
     {"_plan", mod_plan, METH_VARARGS, plan_doc},
@@ -596,10 +678,11 @@ PyDoc_STRVAR(module_doc,
 "A batch's p * len(inputs) ROMix jobs are spread over passes of each\n"
 "variant's kernels so that a lone input takes a one-hash kernel.\n"
 "\n"
-"Functions: variants() -> tuple[str, ...]; lanes(variant) -> int.\n"
-"Class: Context(variant) with hash_batch(inputs, salt, N, r, p, buflen),\n"
-"wipe(), close(), buffer_is_zero(), and attributes lanes, variant,\n"
-"buffer_bytes, closed.");
+"Functions: variants() -> tuple[str, ...]; lanes(variant) -> int;\n"
+"footprint(variant, N, r, p) -> int.\n"
+"Class: Context(variant, *, lock_memory=False) with hash_batch(inputs,\n"
+"salt, N, r, p, buflen), wipe(), close(), buffer_is_zero(), and\n"
+"attributes lanes, variant, buffer_bytes, closed, lock_memory.");
 
 static struct PyModuleDef native_module = {
     PyModuleDef_HEAD_INIT, "_native", module_doc, -1, module_methods, NULL, NULL, NULL, NULL,

@@ -25,6 +25,8 @@ _Static_assert(SCRYPT_MAX_R >= 1 && SCRYPT_MAX_P >= 1 && SCRYPT_MAX_BUFLEN >= 1,
 _Static_assert((unsigned long long)SCRYPT_MAX_P * 128 * SCRYPT_MAX_R <= INT_MAX,
                "p * 128 * r must fit OpenSSL's int lengths");
 _Static_assert(SCRYPT_MAX_BUFLEN <= INT_MAX, "buflen must fit OpenSSL's int lengths");
+/* scrypt_batch_sizes casts N (up to UINT32_MAX) and int lengths to size_t. */
+_Static_assert(SIZE_MAX >= UINT32_MAX && SIZE_MAX >= INT_MAX, "size_t must hold 32-bit values");
 
 const char *scrypt_strerror(int status)
 {
@@ -41,6 +43,8 @@ const char *scrypt_strerror(int status)
         return "unknown scrypt variant";
     case SCRYPT_EUNSUPPORTED:
         return "scrypt variant not supported by this CPU";
+    case SCRYPT_ELOCK:
+        return "cannot lock the scrypt buffers in memory (RLIMIT_MEMLOCK too low)";
     default:
         return "unknown scrypt status";
     }
@@ -75,6 +79,59 @@ int scrypt_check_params(const struct scrypt_params *prm, char *why, size_t why_l
             snprintf(why, why_len, "N must be a power of two");
         return SCRYPT_EPARAM;
     }
+    return SCRYPT_OK;
+}
+
+/* ------------------------------------------------------------------ sizes */
+
+/* *acc += a * b, checked before anything is computed: -1 (and *acc
+ * unchanged) when the sum would pass SIZE_MAX. */
+static int add_product(size_t *acc, size_t a, size_t b)
+{
+    if (a != 0 && b > (SIZE_MAX - *acc) / a)
+        return -1;
+    *acc += a * b;
+    return 0;
+}
+
+int scrypt_batch_sizes(const struct scrypt_params *prm, size_t n_inputs, unsigned lanes, struct scrypt_sizes *sz)
+{
+    struct scrypt_sizes s;
+
+    memset(sz, 0, sizeof(*sz));
+    memset(&s, 0, sizeof(s));
+    if (lanes < 1 || lanes > SCRYPT_MAX_LANES || n_inputs < 1 || n_inputs > lanes)
+        return SCRYPT_EPARAM;
+    /* The kernels take N and r as uint32_t, OpenSSL takes lengths as int,
+     * and a full batch's jobs must fit the planner's SCRYPT_MAX_JOBS. */
+    if (prm->N < 1 || prm->N > UINT32_MAX || prm->r < 1 || prm->r > INT_MAX / 128 || prm->p < 1 ||
+        prm->p > SCRYPT_MAX_JOBS / lanes || prm->buflen < 1 || prm->buflen > INT_MAX)
+        return SCRYPT_EPARAM;
+    s.block = (size_t)128 * (size_t)prm->r;
+    if ((size_t)prm->p > (size_t)INT_MAX / s.block)
+        return SCRYPT_EPARAM;
+    s.input_bytes = (size_t)prm->p * s.block;
+    s.jobs = n_inputs * (size_t)prm->p; /* at most SCRYPT_MAX_JOBS */
+
+    /* V: 128r * N bytes per lane, for every lane of the context. */
+    if ((size_t)prm->N > SIZE_MAX / lanes / s.block)
+        return SCRYPT_ENOMEM;
+    s.lane_bytes = s.block * (size_t)prm->N;
+    s.big_bytes = s.lane_bytes * lanes;
+
+    /* XY: 256r bytes per lane. Then a full batch's B and its words (lanes *
+     * p blocks each) and a filler block. Every part is a multiple of 128r,
+     * so each starts 64-byte aligned. */
+    if (add_product(&s.xy_bytes, (size_t)2 * lanes, s.block) != 0)
+        return SCRYPT_ENOMEM;
+    s.scratch_bytes = s.xy_bytes;
+    if (add_product(&s.scratch_bytes, 2 * (size_t)lanes * (size_t)prm->p + 1, s.block) != 0)
+        return SCRYPT_ENOMEM;
+
+    if ((size_t)prm->buflen > SIZE_MAX / n_inputs)
+        return SCRYPT_ENOMEM;
+    s.out_bytes = n_inputs * (size_t)prm->buflen;
+    *sz = s;
     return SCRYPT_OK;
 }
 
@@ -226,6 +283,7 @@ void scrypt_ctx_wipe(struct scrypt_ctx *ctx)
 void scrypt_ctx_free(struct scrypt_ctx *ctx)
 {
     scrypt_bigbuf_free(&ctx->buf, ctx->dirty);
+    scrypt_bigbuf_free(&ctx->scratch, 1);
     ctx->dirty = 0;
 }
 
@@ -245,62 +303,65 @@ int scrypt_ctx_buffer_is_zero(const struct scrypt_ctx *ctx)
     return acc == 0;
 }
 
-/*
- * Make the big buffer hold `need` bytes. A buffer more than four times what
- * a full batch (`full` bytes) of these parameters uses is given back, so one
- * large batch does not pin its memory for good.
- */
-static int fit_buffer(struct scrypt_ctx *ctx, size_t need, size_t full)
+int scrypt_ctx_footprint(const struct scrypt_variant *v, const struct scrypt_params *prm, size_t *bytes)
 {
-    struct scrypt_bigbuf *bb = &ctx->buf;
+    const unsigned lanes = scrypt_variant_lanes(v);
+    struct scrypt_sizes sz;
+    size_t big, scratch;
+    int rc;
 
-    if (bb->p != NULL && bb->bytes >= need && bb->bytes / 4 <= full)
-        return SCRYPT_OK;
-    scrypt_ctx_free(ctx);
-    if (scrypt_bigbuf_alloc(bb, need) != 0)
+    *bytes = 0;
+    rc = scrypt_check_params(prm, NULL, 0);
+    if (rc == SCRYPT_OK)
+        rc = scrypt_batch_sizes(prm, lanes, lanes, &sz);
+    if (rc != SCRYPT_OK)
+        return rc;
+    big = scrypt_bigbuf_footprint(sz.big_bytes);
+    scratch = scrypt_bigbuf_footprint(sz.scratch_bytes);
+    if (big == 0 || scratch == 0 || scratch > SIZE_MAX - big)
         return SCRYPT_ENOMEM;
+    *bytes = big + scratch;
     return SCRYPT_OK;
 }
 
-static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+/*
+ * Make *bb hold `need` bytes. A buffer more than four times what a full
+ * batch (`full` bytes) of these parameters uses is given back, so one
+ * large batch does not pin its memory for good. `holds_state`: wipe the
+ * old buffer before it goes.
+ */
+static int fit_buffer(struct scrypt_bigbuf *bb, size_t need, size_t full, int holds_state, int lock)
+{
+    if (bb->p != NULL && bb->bytes >= need && bb->bytes / 4 <= full)
+        return SCRYPT_OK;
+    scrypt_bigbuf_free(bb, holds_state);
+    switch (scrypt_bigbuf_alloc(bb, need, lock ? SCRYPT_BIGBUF_LOCK : 0)) {
+    case SCRYPT_BIGBUF_OK:
+        return SCRYPT_OK;
+    case SCRYPT_BIGBUF_ELOCK:
+        return SCRYPT_ELOCK;
+    default:
+        return SCRYPT_ENOMEM;
+    }
+}
 
-/* One batch's small working memory: a single allocation, wiped after use. */
+/* One batch's small working memory, laid out in the context's scratch
+ * buffer (every part 64-byte aligned, see scrypt_batch_sizes). */
 struct scratch {
     uint8_t *B;       /* jobs * 128r bytes: PBKDF2 output, ROMix input/output */
     uint32_t *words;  /* the same jobs in the kernels' word layout */
     uint32_t *filler; /* 32r words: input of a pass's unused lanes */
     uint8_t *XY;      /* kernel scratch for the widest kernel */
-    uint8_t *mem;
-    size_t mem_len;
 };
 
-static int scratch_alloc(struct scratch *s, size_t jobs, size_t blk, size_t xy_bytes)
+/* The batch's jobs take no more than a full batch's, for which
+ * scrypt_batch_sizes bounded every offset below. */
+static void scratch_layout(struct scratch *s, uint8_t *mem, const struct scrypt_sizes *sz)
 {
-    size_t off_words = align64(jobs * blk);
-    size_t off_filler = off_words + align64(jobs * blk);
-    size_t off_XY = off_filler + align64(blk);
-
-    memset(s, 0, sizeof(*s));
-    s->mem_len = off_XY + align64(xy_bytes);
-    /* A multiple of 64, as aligned_alloc wants; 64 bytes suit every kernel. */
-    s->mem = aligned_alloc(64, s->mem_len);
-    if (s->mem == NULL)
-        return SCRYPT_ENOMEM;
-    memset(s->mem, 0, s->mem_len);
-    s->B = s->mem;
-    s->words = (uint32_t *)(void *)(s->mem + off_words);
-    s->filler = (uint32_t *)(void *)(s->mem + off_filler);
-    s->XY = s->mem + off_XY;
-    return SCRYPT_OK;
-}
-
-static void scratch_free(struct scratch *s)
-{
-    if (s->mem != NULL) {
-        scrypt_secure_wipe(s->mem, s->mem_len);
-        free(s->mem);
-    }
-    memset(s, 0, sizeof(*s));
+    s->B = mem;
+    s->words = (uint32_t *)(void *)(mem + sz->jobs * sz->block);
+    s->filler = (uint32_t *)(void *)(mem + 2 * sz->jobs * sz->block);
+    s->XY = mem + (2 * sz->jobs + 1) * sz->block;
 }
 
 static const uint8_t EMPTY[1];
@@ -325,10 +386,9 @@ static int check_batch(const struct scrypt_ctx *ctx, const uint8_t *const *input
 
 /* Run the planned kernel passes over all jobs (RFC 7914 section 6, step 2). */
 static void romix_all(struct scrypt_ctx *ctx, const struct scrypt_plan_step *steps, size_t n_steps,
-                      struct scratch *s, uint32_t r, uint32_t N)
+                      struct scratch *s, const struct scrypt_sizes *sz, uint32_t r, uint32_t N)
 {
-    const size_t blk = (size_t)128 * r;
-    const size_t words_per_job = blk / 4;
+    const size_t words_per_job = sz->block / 4;
     size_t st, job = 0;
 
     for (st = 0; st < n_steps; st++) {
@@ -339,7 +399,7 @@ static void romix_all(struct scrypt_ctx *ctx, const struct scrypt_plan_step *ste
         /* Unused lanes of a pass repeat its first job's input from a copy,
          * so they do harmless work and write nothing that is read back. */
         if (steps[st].jobs < k->lanes)
-            memcpy(s->filler, s->words + job * words_per_job, blk);
+            memcpy(s->filler, s->words + job * words_per_job, sz->block);
         for (l = 0; l < k->lanes; l++)
             lane_B[l] = l < steps[st].jobs ? s->words + (job + l) * words_per_job : s->filler;
         k->romix(lane_B, r, N, ctx->buf.p, s->XY);
@@ -352,70 +412,70 @@ int scrypt_hash_batch(struct scrypt_ctx *ctx, const uint8_t *const *inputs, cons
                       uint8_t *out)
 {
     struct scrypt_plan_step steps[SCRYPT_MAX_JOBS];
+    struct scrypt_sizes sz;
     struct scratch s;
     const uint8_t *pw[SCRYPT_MAX_LANES];
-    uint32_t N, r, p, buflen;
-    size_t blk, per_lane, n_steps, i, jobs;
+    size_t n_steps, i;
     unsigned widest = 1;
     int rc;
 
     rc = check_batch(ctx, inputs, input_lens, n_inputs, salt, salt_len, prm);
     if (rc != SCRYPT_OK)
         return rc;
-    N = (uint32_t)prm->N;
-    r = (uint32_t)prm->r;
-    p = (uint32_t)prm->p;
-    buflen = (uint32_t)prm->buflen;
+    /* Every size and offset below is bounded here, before any is computed. */
+    rc = scrypt_batch_sizes(prm, n_inputs, ctx->lanes, &sz);
+    if (rc != SCRYPT_OK)
+        return rc;
     if (salt == NULL)
         salt = EMPTY;
     for (i = 0; i < n_inputs; i++)
         pw[i] = inputs[i] != NULL ? inputs[i] : EMPTY;
 
     /* Each input is p ROMix jobs of one 128r-byte block each. */
-    blk = (size_t)128 * r;
-    jobs = n_inputs * p;
-    n_steps = scrypt_plan(ctx->variant, (unsigned)jobs, steps);
+    n_steps = scrypt_plan(ctx->variant, (unsigned)sz.jobs, steps);
     for (i = 0; i < n_steps; i++)
         if (steps[i].kernel->lanes > widest)
             widest = steps[i].kernel->lanes;
 
-    /* ROMix's V: 128r * N bytes for each lane of the widest pass. */
-    per_lane = blk * N;
-    if (per_lane / N != blk || per_lane > SIZE_MAX / SCRYPT_MAX_LANES)
-        return SCRYPT_ENOMEM;
-    rc = fit_buffer(ctx, per_lane * widest, per_lane * ctx->lanes);
+    /* ROMix's V: 128r * N bytes for each lane of the widest pass (at most
+     * ctx->lanes, so within sz.big_bytes). */
+    rc = fit_buffer(&ctx->buf, sz.lane_bytes * widest, sz.big_bytes, ctx->dirty, ctx->lock_memory);
+    if (ctx->buf.p == NULL)
+        ctx->dirty = 0;
+    if (rc == SCRYPT_OK)
+        rc = fit_buffer(&ctx->scratch, sz.scratch_bytes, sz.scratch_bytes, 1, ctx->lock_memory);
     if (rc != SCRYPT_OK)
         return rc;
-    rc = scratch_alloc(&s, jobs, blk, SCRYPT_SCRATCH_BYTES(ctx->lanes, r));
-    if (rc != SCRYPT_OK)
-        return rc;
+    scratch_layout(&s, ctx->scratch.p, &sz);
     ctx->dirty = 1;
 
     /* RFC 7914 section 6, step 1: B = PBKDF2-HMAC-SHA256(P, S, 1, p * 128r),
      * the input's p blocks side by side. */
     for (i = 0; i < n_inputs; i++) {
         if (PKCS5_PBKDF2_HMAC((const char *)pw[i], (int)input_lens[i], salt, (int)salt_len, 1, EVP_sha256(),
-                              (int)(p * blk), s.B + i * p * blk) != 1) {
+                              (int)sz.input_bytes, s.B + i * sz.input_bytes) != 1) {
             rc = SCRYPT_ECRYPTO;
             goto done;
         }
     }
 
     /* Step 2: B_i = ROMix(B_i, N, r) for every block of every input. */
-    bytes_to_words(s.B, s.words, jobs * 2 * r, ctx->variant->diagonal);
-    romix_all(ctx, steps, n_steps, &s, r, N);
-    words_to_bytes(s.words, s.B, jobs * 2 * r, ctx->variant->diagonal);
+    bytes_to_words(s.B, s.words, sz.jobs * sz.block / 64, ctx->variant->diagonal);
+    romix_all(ctx, steps, n_steps, &s, &sz, (uint32_t)prm->r, (uint32_t)prm->N);
+    words_to_bytes(s.words, s.B, sz.jobs * sz.block / 64, ctx->variant->diagonal);
 
     /* Step 3: DK = PBKDF2-HMAC-SHA256(P, B, 1, dkLen). */
     for (i = 0; i < n_inputs; i++) {
-        if (PKCS5_PBKDF2_HMAC((const char *)pw[i], (int)input_lens[i], s.B + i * p * blk, (int)(p * blk), 1,
-                              EVP_sha256(), (int)buflen, out + i * buflen) != 1) {
+        if (PKCS5_PBKDF2_HMAC((const char *)pw[i], (int)input_lens[i], s.B + i * sz.input_bytes,
+                              (int)sz.input_bytes, 1, EVP_sha256(), (int)prm->buflen,
+                              out + i * (size_t)prm->buflen) != 1) {
             rc = SCRYPT_ECRYPTO;
             goto done;
         }
     }
     rc = SCRYPT_OK;
 done:
-    scratch_free(&s);
+    /* The small state (B holds the input's PBKDF2) never outlives the batch. */
+    scrypt_secure_wipe(ctx->scratch.p, ctx->scratch.bytes);
     return rc;
 }

@@ -1,9 +1,11 @@
 /*
  * scrypt_driver.h - scrypt (RFC 7914) for a batch of independent inputs,
  * in plain C: PBKDF2 from OpenSSL's libcrypto, ROMix in the SIMD kernels
- * of one variant (see scrypt_native.h), one reusable big buffer per
- * context. It validates every parameter itself, so any caller (the Python
- * binding in module.c, the C tests) gets the same limits.
+ * of one variant (see scrypt_native.h), reusable buffers per context (kept
+ * out of core dumps, locked in RAM on request). It validates every
+ * parameter itself, and bounds every size before computing it, so any
+ * caller (the Python binding in module.c, the C tests) gets the same
+ * limits.
  *
  * A context is not thread-safe: one thread at a time per context. Several
  * contexts may run at once.
@@ -49,6 +51,7 @@ enum scrypt_status {
     SCRYPT_ECRYPTO,      /* OpenSSL's PBKDF2-HMAC-SHA256 failed */
     SCRYPT_EVARIANT,     /* no variant of that name in this build */
     SCRYPT_EUNSUPPORTED, /* the variant is built but this CPU lacks its instructions */
+    SCRYPT_ELOCK,        /* the context locks its memory, and mlock refused (RLIMIT_MEMLOCK) */
 };
 
 /* A short English description of a status code. */
@@ -70,6 +73,29 @@ struct scrypt_params {
  */
 int scrypt_check_params(const struct scrypt_params *prm, char *why, size_t why_len);
 
+/* The sizes of one batch, each bounded before it is computed. */
+struct scrypt_sizes {
+    size_t jobs;          /* ROMix jobs of the batch: n_inputs * p */
+    size_t block;         /* one job's block, B_i: 128 * r bytes */
+    size_t input_bytes;   /* one input's B: p * 128 * r bytes (an int, for OpenSSL) */
+    size_t lane_bytes;    /* one lane's V: 128 * r * N bytes */
+    size_t big_bytes;     /* V for every lane of the context: lanes * 128 * r * N bytes */
+    size_t xy_bytes;      /* the widest kernel's scratch: SCRYPT_SCRATCH_BYTES(lanes, r) */
+    size_t scratch_bytes; /* a full batch's small state: B and its words (lanes * p jobs each), a filler block, XY */
+    size_t out_bytes;     /* the outputs: n_inputs * buflen */
+};
+
+/*
+ * Fill *sz for a batch of n_inputs (1..lanes) on a context of `lanes`
+ * (1..SCRYPT_MAX_LANES). Checks only what the code's types can hold, not
+ * the SCRYPT_MAX_* limits (scrypt_check_params does that), so that no
+ * size can wrap whatever the limits are: SCRYPT_EPARAM when a value is
+ * zero or past what the kernels (uint32_t N, r), OpenSSL (int lengths) or
+ * the planner (SCRYPT_MAX_JOBS) take; SCRYPT_ENOMEM when a size would pass
+ * SIZE_MAX. *sz is zeroed unless SCRYPT_OK.
+ */
+int scrypt_batch_sizes(const struct scrypt_params *prm, size_t n_inputs, unsigned lanes, struct scrypt_sizes *sz);
+
 /* ------------------------------------------------------------- variants */
 
 /* The variant of that name in this build, or NULL. */
@@ -89,12 +115,14 @@ size_t scrypt_variants_supported(const struct scrypt_variant **out, size_t cap);
 
 /* -------------------------------------------------------------- context */
 
-/* Per-thread state: a variant and its reusable ROMix buffer. */
+/* Per-thread state: a variant and its reusable buffers. */
 struct scrypt_ctx {
     const struct scrypt_variant *variant;
-    unsigned lanes;             /* scrypt_variant_lanes(variant) */
-    struct scrypt_bigbuf buf;   /* up to lanes * 128*r*N bytes, kept between batches */
-    int dirty;                  /* buf may hold hash state */
+    unsigned lanes;               /* scrypt_variant_lanes(variant) */
+    struct scrypt_bigbuf buf;     /* ROMix's V: up to lanes * 128*r*N bytes, kept between batches */
+    struct scrypt_bigbuf scratch; /* a full batch's small state, wiped after every batch */
+    int dirty;                    /* buf may hold hash state */
+    int lock_memory;              /* nonzero: mlock both buffers (set it after scrypt_ctx_init) */
 };
 
 /* Set up *ctx for the named variant (no memory is allocated yet): SCRYPT_OK,
@@ -102,11 +130,20 @@ struct scrypt_ctx {
 int scrypt_ctx_init(struct scrypt_ctx *ctx, const char *variant_name);
 
 /*
+ * *bytes = what a context of variant v maps (and with lock_memory locks)
+ * for a full batch of these parameters: its ROMix buffer and its small
+ * state, rounded up as they are allocated. SCRYPT_OK, or the error of
+ * scrypt_check_params or scrypt_batch_sizes.
+ */
+int scrypt_ctx_footprint(const struct scrypt_variant *v, const struct scrypt_params *prm, size_t *bytes);
+
+/*
  * out + i*buflen = scrypt(inputs[i], salt, N, r, p, buflen) for each
  * i < n_inputs (1..ctx->lanes); out holds n_inputs * buflen bytes. Returns
- * SCRYPT_OK, SCRYPT_EPARAM (out untouched), SCRYPT_ENOMEM or SCRYPT_ECRYPTO.
- * The big buffer is grown or shrunk to fit and left holding hash state
- * until scrypt_ctx_wipe; all other working memory is wiped before return.
+ * SCRYPT_OK, SCRYPT_EPARAM (out untouched), SCRYPT_ENOMEM, SCRYPT_ELOCK or
+ * SCRYPT_ECRYPTO. The big buffer is grown or shrunk to fit and left holding
+ * hash state until scrypt_ctx_wipe; all other working memory is wiped
+ * before return.
  */
 int scrypt_hash_batch(struct scrypt_ctx *ctx, const uint8_t *const *inputs, const size_t *input_lens,
                       size_t n_inputs, const uint8_t *salt, size_t salt_len, const struct scrypt_params *prm,
@@ -115,7 +152,7 @@ int scrypt_hash_batch(struct scrypt_ctx *ctx, const uint8_t *const *inputs, cons
 /* Zero the big buffer, keeping it allocated for the next batch. */
 void scrypt_ctx_wipe(struct scrypt_ctx *ctx);
 
-/* Wipe and release the big buffer; the context stays usable. */
+/* Wipe and release the buffers; the context stays usable. */
 void scrypt_ctx_free(struct scrypt_ctx *ctx);
 
 /* Bytes held for the big buffer (0 when none is allocated). */

@@ -1,7 +1,8 @@
 /*
- * scrypt_platform.c - secure wipe, CPU feature detection and the big ROMix
- * buffer: the parts of the driver that depend on the C library, the
- * operating system or the compiler.
+ * scrypt_platform.c - secure wipe, CPU feature detection and the buffers
+ * that hold hash state (huge pages, kept out of core dumps, optionally
+ * locked in RAM): the parts of the driver that depend on the C library,
+ * the operating system or the compiler.
  */
 #if !defined(_GNU_SOURCE)
 #define _GNU_SOURCE /* glibc: explicit_bzero, MAP_ANONYMOUS, madvise under -std=c11 */
@@ -69,23 +70,28 @@ static size_t page_size(void)
     return (size_t)page;
 }
 
-int scrypt_bigbuf_alloc(struct scrypt_bigbuf *bb, size_t bytes)
+/* Huge pages for a large buffer, whole pages for any other. */
+static size_t alignment(size_t bytes)
+{
+    return bytes >= HUGE_ALIGN ? HUGE_ALIGN : page_size();
+}
+
+int scrypt_bigbuf_alloc(struct scrypt_bigbuf *bb, size_t bytes, unsigned flags)
 {
     size_t page = page_size();
-    size_t align = bytes >= HUGE_ALIGN ? HUGE_ALIGN : page;
-    size_t len, map_len;
+    size_t align = alignment(bytes);
+    size_t len = scrypt_bigbuf_footprint(bytes), extra = align > page ? align : 0, map_len;
     uint8_t *m, *a;
 
     memset(bb, 0, sizeof(*bb));
-    if (bytes > SIZE_MAX - 2 * align)
-        return -1;
-    len = (bytes + align - 1) & ~(align - 1);
+    if (len == 0 || len > SIZE_MAX - extra)
+        return SCRYPT_BIGBUF_ENOMEM;
     /* Over-allocate by one alignment unit, then trim both ends so the
      * mapping starts on a huge-page boundary. */
-    map_len = len + (align > page ? align : 0);
+    map_len = len + extra;
     m = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
-        return -1;
+        return SCRYPT_BIGBUF_ENOMEM;
     a = (uint8_t *)(((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1));
     if (a > m)
         munmap(m, (size_t)(a - m));
@@ -96,35 +102,54 @@ int scrypt_bigbuf_alloc(struct scrypt_bigbuf *bb, size_t bytes)
     if (align == HUGE_ALIGN)
         (void)madvise(a, len, MADV_HUGEPAGE);
 #endif
+#if defined(MADV_DONTDUMP)
+    /* Never in a core dump, even one that RLIMIT_CORE does not stop: a
+     * core_pattern that pipes dumps to a helper ignores that limit. */
+    (void)madvise(a, len, MADV_DONTDUMP);
+#endif
+    /* mlock also faults every page in (after MADV_HUGEPAGE, as huge pages). */
+    if ((flags & SCRYPT_BIGBUF_LOCK) && mlock(a, len) != 0) {
+        munmap(a, len);
+        return SCRYPT_BIGBUF_ELOCK;
+    }
     bb->p = a;
     bb->bytes = bytes;
     bb->map = a;
     bb->map_len = len;
-    return 0;
+    return SCRYPT_BIGBUF_OK;
 }
 
+/* munmap also unlocks. */
 static void release(struct scrypt_bigbuf *bb)
 {
     munmap(bb->map, bb->map_len);
 }
 #else
-int scrypt_bigbuf_alloc(struct scrypt_bigbuf *bb, size_t bytes)
+static size_t alignment(size_t bytes)
 {
-    /* aligned_alloc wants a nonzero multiple of the alignment. */
-    size_t len = bytes ? (bytes + 63) & ~(size_t)63 : 64;
+    (void)bytes;
+    return 64;
+}
+
+int scrypt_bigbuf_alloc(struct scrypt_bigbuf *bb, size_t bytes, unsigned flags)
+{
+    size_t len = scrypt_bigbuf_footprint(bytes);
     void *m;
 
     memset(bb, 0, sizeof(*bb));
-    if (len < bytes)
-        return -1;
+    if (flags & SCRYPT_BIGBUF_LOCK)
+        return SCRYPT_BIGBUF_ELOCK; /* no mlock here */
+    if (len == 0)
+        return SCRYPT_BIGBUF_ENOMEM;
+    /* aligned_alloc wants a nonzero multiple of the alignment: len is one. */
     m = aligned_alloc(64, len);
     if (m == NULL)
-        return -1;
+        return SCRYPT_BIGBUF_ENOMEM;
     bb->p = m;
     bb->bytes = bytes;
     bb->map = m;
     bb->map_len = len;
-    return 0;
+    return SCRYPT_BIGBUF_OK;
 }
 
 static void release(struct scrypt_bigbuf *bb)
@@ -132,6 +157,18 @@ static void release(struct scrypt_bigbuf *bb)
     free(bb->map);
 }
 #endif
+
+size_t scrypt_bigbuf_footprint(size_t bytes)
+{
+    size_t align = alignment(bytes);
+
+    if (bytes == 0)
+        bytes = 1;
+    /* Checked before rounding up, which would wrap past SIZE_MAX. */
+    if (bytes > SIZE_MAX - (align - 1))
+        return 0;
+    return (bytes + align - 1) & ~(align - 1);
+}
 
 void scrypt_bigbuf_free(struct scrypt_bigbuf *bb, int wipe)
 {

@@ -1,7 +1,8 @@
 /*
  * scrypt_platform.h - what the driver needs from the operating system and
  * the CPU: a wipe the compiler cannot drop, CPU feature detection, and the
- * big ROMix buffer (huge-page backed where the system offers it).
+ * buffers that hold hash state (huge-page backed where the system offers
+ * it, never in a core dump, locked in RAM on request).
  */
 #ifndef SCRYPT_HELPER_PLATFORM_H
 #define SCRYPT_HELPER_PLATFORM_H
@@ -22,7 +23,7 @@ enum {
 /* Features of the CPU this runs on; 0 off x86 or without compiler support. */
 unsigned scrypt_cpu_features(void);
 
-/* A large 64-byte aligned buffer; all zero when nothing is allocated. */
+/* A 64-byte aligned buffer for hash state; all zero when nothing is allocated. */
 struct scrypt_bigbuf {
     uint8_t *p;     /* aligned start */
     size_t bytes;   /* usable bytes */
@@ -30,12 +31,33 @@ struct scrypt_bigbuf {
     size_t map_len; /* mapping length (mmap) */
 };
 
+/* Flags of scrypt_bigbuf_alloc. */
+enum {
+    SCRYPT_BIGBUF_LOCK = 1u << 0, /* mlock the buffer: it is never written to swap */
+};
+
+/* Results of scrypt_bigbuf_alloc. */
+enum {
+    SCRYPT_BIGBUF_OK = 0,
+    SCRYPT_BIGBUF_ENOMEM = -1, /* out of memory, or a size past SIZE_MAX */
+    SCRYPT_BIGBUF_ELOCK = -2,  /* SCRYPT_BIGBUF_LOCK asked for, and mlock refused (RLIMIT_MEMLOCK) */
+};
+
 /*
- * Allocate `bytes` into *bb (64-byte aligned; 2 MiB aligned with
- * transparent huge pages requested when large). Returns 0, or -1 when out
- * of memory (leaving *bb empty).
+ * Allocate `bytes` into *bb: 64-byte aligned, whole pages, 2 MiB aligned
+ * with transparent huge pages requested when large, and left out of core
+ * dumps (MADV_DONTDUMP) where the system offers it. Returns
+ * SCRYPT_BIGBUF_OK, or SCRYPT_BIGBUF_ENOMEM / SCRYPT_BIGBUF_ELOCK leaving
+ * *bb empty.
  */
-int scrypt_bigbuf_alloc(struct scrypt_bigbuf *bb, size_t bytes);
+int scrypt_bigbuf_alloc(struct scrypt_bigbuf *bb, size_t bytes, unsigned flags);
+
+/*
+ * Bytes that scrypt_bigbuf_alloc maps (and with SCRYPT_BIGBUF_LOCK locks)
+ * for a buffer of `bytes`: the size rounded up to its alignment. 0 when
+ * that is past SIZE_MAX.
+ */
+size_t scrypt_bigbuf_footprint(size_t bytes);
 
 /* Release the buffer, wiping it first when `wipe` is nonzero; leaves *bb
  * empty. Does nothing to an empty buffer. */

@@ -2,7 +2,9 @@
  * test_driver.c - tests of the batch driver (scrypt_driver.h) that need no
  * Python: published answers for every variant this CPU supports at every
  * batch size, mixed batches against OpenSSL's own scrypt, the planner, the
- * buffer life cycle and the error paths. Prints one summary line,
+ * buffer life cycle, the size arithmetic under hostile parameters, the
+ * buffers' memory flags (no core dump, locked) and the error paths. Prints
+ * one summary line,
  * "test_driver: <n> checks, <f> failures", and exits nonzero on a failure.
  *
  * tests/engines/test_native_driver.py builds it with AddressSanitizer and
@@ -12,6 +14,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,6 +359,122 @@ static void test_bad_params(struct scrypt_ctx *ctx)
     CHECK(rc == SCRYPT_EPARAM, "a NULL salt of nonzero length: %s", scrypt_strerror(rc));
 }
 
+/* ------------------------------------------------------- size arithmetic */
+
+#if defined(__SIZEOF_INT128__)
+typedef unsigned __int128 wide_t; /* holds every product below exactly */
+#define WIDE_EXACT 1
+#else
+typedef long double wide_t;
+#define WIDE_EXACT 0
+#endif
+
+/*
+ * scrypt_batch_sizes on one parameter set: its verdict must match the
+ * sizes computed in a wider type. SCRYPT_OK exactly when every size fits
+ * size_t (and then each field equals its product); SCRYPT_ENOMEM exactly
+ * when one would not; SCRYPT_EPARAM for a value past the types' ranges.
+ */
+static void check_sizes(uint64_t N, uint64_t r, uint64_t p, uint64_t buflen, size_t n, unsigned lanes)
+{
+    const struct scrypt_params prm = {N, r, p, buflen};
+    struct scrypt_sizes sz, zero;
+    int rc = scrypt_batch_sizes(&prm, n, lanes, &sz), in_range, fits;
+    wide_t block = (wide_t)128 * r, big = block * N * lanes, xy = block * 2 * lanes;
+    wide_t scratch = xy + block * ((wide_t)2 * lanes * p + 1), out = (wide_t)n * buflen;
+
+    memset(&zero, 0, sizeof(zero));
+    in_range = lanes >= 1 && lanes <= SCRYPT_MAX_LANES && n >= 1 && n <= lanes && N >= 1 && N <= UINT32_MAX &&
+               r >= 1 && r <= INT_MAX / 128 && p >= 1 && p <= SCRYPT_MAX_JOBS / lanes && buflen >= 1 &&
+               buflen <= INT_MAX && (wide_t)p * block <= INT_MAX;
+    fits = big <= SIZE_MAX && scratch <= SIZE_MAX && out <= SIZE_MAX;
+    if (!in_range) {
+        CHECK(rc == SCRYPT_EPARAM && memcmp(&sz, &zero, sizeof(sz)) == 0,
+              "sizes(N=%llu r=%llu p=%llu buflen=%llu n=%zu lanes=%u): %s, expected EPARAM", (unsigned long long)N,
+              (unsigned long long)r, (unsigned long long)p, (unsigned long long)buflen, n, lanes,
+              scrypt_strerror(rc));
+        return;
+    }
+    if (!fits) {
+        CHECK(rc == SCRYPT_ENOMEM && memcmp(&sz, &zero, sizeof(sz)) == 0,
+              "sizes(N=%llu r=%llu p=%llu n=%zu lanes=%u) past SIZE_MAX: %s, expected ENOMEM", (unsigned long long)N,
+              (unsigned long long)r, (unsigned long long)p, n, lanes, scrypt_strerror(rc));
+        return;
+    }
+    CHECK(rc == SCRYPT_OK, "sizes(N=%llu r=%llu p=%llu n=%zu lanes=%u) fit: %s", (unsigned long long)N,
+          (unsigned long long)r, (unsigned long long)p, n, lanes, scrypt_strerror(rc));
+    if (rc != SCRYPT_OK)
+        return;
+    CHECK(sz.block == block && sz.jobs == (wide_t)n * p && sz.input_bytes == (wide_t)p * block &&
+              sz.lane_bytes == block * N && sz.big_bytes == big && sz.xy_bytes == xy &&
+              sz.xy_bytes == SCRYPT_SCRATCH_BYTES(lanes, r) && sz.scratch_bytes == scratch && sz.out_bytes == out,
+          "sizes(N=%llu r=%llu p=%llu n=%zu lanes=%u) are wrong", (unsigned long long)N, (unsigned long long)r,
+          (unsigned long long)p, n, lanes);
+}
+
+/*
+ * Every size is bounded before it is computed: values that would wrap
+ * size_t (with 64-bit or 32-bit size_t), or pass what the kernels, OpenSSL
+ * and the planner take, are refused, whatever the SCRYPT_MAX_* limits are.
+ */
+static void test_sizes(void)
+{
+    static const uint64_t NS[] = {0, 1, 2, 1024, 65536, (uint64_t)1 << 20, (uint64_t)1 << 31, UINT32_MAX,
+                                  (uint64_t)1 << 32, (uint64_t)1 << 63, UINT64_MAX};
+    static const uint64_t RS[] = {0, 1, 8, 32, 1u << 16, 1u << 20, INT_MAX / 128, INT_MAX / 128 + 1,
+                                  (uint64_t)1 << 40, UINT64_MAX};
+    static const uint64_t PS[] = {0, 1, 2, 16, SCRYPT_MAX_JOBS, SCRYPT_MAX_JOBS + 1, (uint64_t)1 << 62, UINT64_MAX};
+    static const uint64_t BUFLENS[] = {0, 1, 32, INT_MAX, (uint64_t)INT_MAX + 1, UINT64_MAX};
+    static const unsigned LANES[] = {0, 1, 4, SCRYPT_MAX_LANES, SCRYPT_MAX_LANES + 1};
+    size_t a, b, c, d, e, k, n;
+    struct scrypt_sizes sz;
+    const struct scrypt_params picl = {65536, 8, 1, 32};
+
+    for (a = 0; a < sizeof(NS) / sizeof(NS[0]); a++)
+        for (b = 0; b < sizeof(RS) / sizeof(RS[0]); b++)
+            for (c = 0; c < sizeof(PS) / sizeof(PS[0]); c++)
+                for (e = 0; e < sizeof(LANES) / sizeof(LANES[0]); e++) {
+                    /* Batches of none, one, a full one and one too many. */
+                    const size_t batch[] = {0, 1, LANES[e], (size_t)LANES[e] + 1};
+                    for (k = 0; k < sizeof(batch) / sizeof(batch[0]); k++)
+                        check_sizes(NS[a], RS[b], PS[c], 32, batch[k], LANES[e]);
+                }
+    for (d = 0; d < sizeof(BUFLENS) / sizeof(BUFLENS[0]); d++)
+        for (n = 1; n <= SCRYPT_MAX_LANES; n++)
+            check_sizes(16, 1, 1, BUFLENS[d], n, SCRYPT_MAX_LANES);
+
+    /* The production set on an 8-lane context, by hand. */
+    CHECK(scrypt_batch_sizes(&picl, 3, 8, &sz) == SCRYPT_OK && sz.jobs == 3 && sz.block == 1024 &&
+              sz.input_bytes == 1024 && sz.lane_bytes == (size_t)64 << 20 && sz.big_bytes == (size_t)512 << 20 &&
+              sz.xy_bytes == 16384 && sz.scratch_bytes == 16384 + 17 * 1024 && sz.out_bytes == 96,
+          "sizes of the production set");
+    /* 128 r N lanes = 2^7 (2^24 - 1) 2^31 2^3, about 2^65, would wrap a 64-bit size_t: refused. */
+    {
+        const struct scrypt_params wrap = {(uint64_t)1 << 31, INT_MAX / 128, 1, 32};
+        CHECK(scrypt_batch_sizes(&wrap, 1, SCRYPT_MAX_LANES, &sz) == SCRYPT_ENOMEM, "128 r N * lanes past SIZE_MAX");
+    }
+    if (!WIDE_EXACT)
+        printf("note: no 128-bit integers, size checks compared in long double\n");
+}
+
+/* The footprint a context reports is what its buffers map. */
+static void test_footprint(const struct scrypt_variant *v)
+{
+    const struct scrypt_params prm = {256, 8, 2, 32}, bad = {3, 8, 1, 32};
+    struct scrypt_sizes sz;
+    size_t bytes = 1;
+
+    CHECK(scrypt_ctx_footprint(v, &prm, &bytes) == SCRYPT_OK &&
+              scrypt_batch_sizes(&prm, scrypt_variant_lanes(v), scrypt_variant_lanes(v), &sz) == SCRYPT_OK &&
+              bytes == scrypt_bigbuf_footprint(sz.big_bytes) + scrypt_bigbuf_footprint(sz.scratch_bytes) &&
+              bytes >= sz.big_bytes + sz.scratch_bytes,
+          "%s: footprint %zu", v->name, bytes);
+    CHECK(scrypt_ctx_footprint(v, &bad, &bytes) == SCRYPT_EPARAM && bytes == 0, "%s: footprint of N=3", v->name);
+    CHECK(scrypt_bigbuf_footprint(SIZE_MAX) == 0 && scrypt_bigbuf_footprint(SIZE_MAX - 10) == 0,
+          "bigbuf footprint past SIZE_MAX");
+    CHECK(scrypt_bigbuf_footprint(0) >= 64 && scrypt_bigbuf_footprint(1) >= 64, "bigbuf footprint of 0 or 1 byte");
+}
+
 static void test_variants(void)
 {
     const struct scrypt_variant *built[SCRYPT_MAX_VARIANTS], *sup[SCRYPT_MAX_VARIANTS];
@@ -493,6 +612,152 @@ static void test_out_of_memory(const char *variant)
 }
 #endif
 
+#if CAN_LIMIT_MEMORY
+/* AddressSanitizer turns mlock into a no-op that succeeds: the locking
+ * checks need an unsanitized build (tests/engines/test_native.py has them
+ * for the extension). */
+#if defined(__SANITIZE_ADDRESS__)
+#define MLOCK_WORKS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MLOCK_WORKS 0
+#endif
+#endif
+#ifndef MLOCK_WORKS
+#define MLOCK_WORKS 1
+#endif
+
+/* Whether the mapping holding p has the VmFlags token `flag` in /proc/self/smaps. */
+static int vm_flag(const void *p, const char *flag)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[512], *tok, *save;
+    int inside = 0, found = 0;
+
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned long long lo, hi;
+        /* A mapping's header line starts "lo-hi "; its fields follow. */
+        if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2) {
+            inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+        } else if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+            for (tok = strtok_r(line + 8, " \n", &save); tok != NULL; tok = strtok_r(NULL, " \n", &save))
+                found |= strcmp(tok, flag) == 0;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+/* Locked memory of this process (VmLck of /proc/self/status) in kB, or -1. */
+static long locked_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+/*
+ * In a child (it changes its limits and user): both buffers are left out
+ * of core dumps; with lock_memory they are locked while held and unlocked
+ * when freed; with RLIMIT_MEMLOCK at 0 and no CAP_IPC_LOCK (root gives it
+ * up by becoming nobody) a batch fails with SCRYPT_ELOCK, holds nothing,
+ * and the context still works unlocked.
+ */
+static int child_memory_flags(const char *variant)
+{
+    const struct scrypt_params prm = {1024, 8, 1, 32}, tiny = {16, 1, 1, 32};
+    const uint8_t *in[SCRYPT_MAX_LANES];
+    size_t len[SCRYPT_MAX_LANES], i, footprint;
+    static uint8_t out[MAX_OUT];
+    uint8_t want[32];
+    struct rlimit none = {0, 0};
+    struct scrypt_ctx ctx;
+    long before;
+
+    if (scrypt_ctx_init(&ctx, variant) != SCRYPT_OK)
+        return 20;
+    for (i = 0; i < ctx.lanes; i++) {
+        in[i] = (const uint8_t *)"pw";
+        len[i] = 2;
+    }
+    if (scrypt_hash_batch(&ctx, in, len, ctx.lanes, (const uint8_t *)"s", 1, &prm, out) != SCRYPT_OK)
+        return 21;
+    if (!vm_flag(ctx.buf.p, "dd") || !vm_flag(ctx.scratch.p, "dd"))
+        return 22;
+    scrypt_ctx_free(&ctx);
+    if (!MLOCK_WORKS)
+        return 0;
+
+    /* The tiny set locks a few pages, within any default RLIMIT_MEMLOCK. */
+    ctx.lock_memory = 1;
+    before = locked_kb();
+    if (before < 0 || scrypt_ctx_footprint(ctx.variant, &tiny, &footprint) != SCRYPT_OK)
+        return 23;
+    if (scrypt_hash_batch(&ctx, in, len, ctx.lanes, (const uint8_t *)"s", 1, &tiny, out) != SCRYPT_OK)
+        return 24;
+    if (locked_kb() < before + (long)(footprint / 1024) || !vm_flag(ctx.buf.p, "lo") ||
+        !vm_flag(ctx.scratch.p, "lo"))
+        return 25;
+    scrypt_ctx_free(&ctx);
+    if (locked_kb() != before)
+        return 26;
+
+    if (setrlimit(RLIMIT_MEMLOCK, &none) != 0)
+        return 27;
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+        return 28;
+    if (scrypt_hash_batch(&ctx, in, len, 1, (const uint8_t *)"s", 1, &tiny, out) != SCRYPT_ELOCK)
+        return 29;
+    if (scrypt_ctx_buffer_bytes(&ctx) != 0 || ctx.buf.p != NULL || ctx.scratch.p != NULL)
+        return 30;
+    ctx.lock_memory = 0;
+    if (scrypt_hash_batch(&ctx, in, len, 1, (const uint8_t *)"s", 1, &tiny, out) != SCRYPT_OK ||
+        !reference(in[0], len[0], "s", &tiny, want) || memcmp(out, want, 32) != 0)
+        return 31;
+    scrypt_ctx_free(&ctx);
+    return 0;
+}
+
+static void test_memory_flags(const char *variant)
+{
+    static const char *const WHY[] = {
+        [20] = "context init failed",       [21] = "batch failed",
+        [22] = "a buffer is in core dumps", [23] = "no VmLck or footprint",
+        [24] = "locked batch failed",       [25] = "buffers not locked",
+        [26] = "locked memory not released", [27] = "setrlimit failed",
+        [28] = "cannot become nobody",      [29] = "no SCRYPT_ELOCK past RLIMIT_MEMLOCK",
+        [30] = "buffer held after ELOCK",   [31] = "wrong answer after ELOCK",
+    };
+    int status = 0;
+    pid_t pid;
+
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0)
+        _exit(child_memory_flags(variant));
+    CHECK(pid > 0 && waitpid(pid, &status, 0) == pid, "fork/waitpid failed");
+    if (pid <= 0)
+        return;
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s memory flags: %s (status %#x)", variant,
+          WIFEXITED(status) && WEXITSTATUS(status) >= 20 && WEXITSTATUS(status) <= 31 ? WHY[WEXITSTATUS(status)]
+                                                                                     : "child crashed",
+          (unsigned)status);
+    if (!MLOCK_WORKS)
+        printf("skipped: the memory locking checks (AddressSanitizer makes mlock a no-op)\n");
+}
+#endif
+
 /* --------------------------------------------------------- batch tasks */
 
 /* One variant at one batch size: the known answers and the mixed batches. */
@@ -598,9 +863,11 @@ int main(void)
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_variants();
+    test_sizes();
     for (i = 0; i < n_sup && i < SCRYPT_MAX_VARIANTS; i++) {
         const struct scrypt_variant *v = sup[i];
         test_planner(v);
+        test_footprint(v);
         if (scrypt_ctx_init(&ctx, v->name) != SCRYPT_OK) {
             CHECK(0, "cannot open a context for %s", v->name);
             continue;
@@ -614,8 +881,9 @@ int main(void)
     }
 #if CAN_LIMIT_MEMORY
     test_out_of_memory(sup[0]->name);
+    test_memory_flags(sup[0]->name);
 #else
-    printf("skipped: the allocation failure test (needs Linux RLIMIT_AS)\n");
+    printf("skipped: the allocation failure and memory flag tests (need Linux)\n");
 #endif
     run_tasks(tasks, n_tasks, worker_count());
     for (i = 0; i < n_sup; i++)

@@ -7,7 +7,9 @@ raise ``HelperError`` at once. A helper that stays unreachable or refusing (or `
 local computation, or ``HelperUnavailable`` with ``fallback=False``. ``AsyncClient`` is the same for
 asyncio. ``stretch`` is the Firefox Accounts onepw password stretch built on them.
 
-Inputs and outputs are secrets: they are never logged nor put into exception messages.
+Inputs and outputs are secrets: they are never logged nor put into exception messages, and never
+sent over plain ``http://`` to a host other than this machine's loopback unless the caller says
+``allow_insecure_http=True``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import ipaddress
 import logging
 import math
 import random
@@ -171,14 +174,32 @@ def answer_output(response: httpx.Response, buflen: int) -> bytes:
     return bytes.fromhex(output)
 
 
-def _check_url(url: str) -> None:
-    """ValueError unless ``url`` is an http(s) URL with a host."""
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine's loopback: ``localhost``, 127.0.0.0/8 or ::1."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _check_url(url: str, allow_insecure_http: bool) -> None:
+    """ValueError unless ``url`` is an http(s) URL with a host, and https unless loopback or allowed."""
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise ValueError(f"invalid helper URL: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ValueError("the helper URL must be http:// or https:// with a host")
+    if parsed.scheme == "http" and not allow_insecure_http and not is_loopback(parsed.host):
+        raise ValueError(
+            f"refusing to send secrets over plain http:// to {parsed.host}: use https://, or allow it "
+            "explicitly (allow_insecure_http=True, --allow-insecure-http) on a network you trust"
+        )
 
 
 def _retryable(status: int) -> bool:
@@ -252,10 +273,11 @@ class _ClientBase:
         deadline: float = 30.0,
         max_attempts: int = 5,
         fallback: bool = True,
+        allow_insecure_http: bool = False,
     ) -> None:
         self._options = _Options(params, connect_timeout, read_timeout, deadline, max_attempts, fallback)
         if url is not None:
-            _check_url(url)
+            _check_url(url, allow_insecure_http)
         self.url = url
         self._http = None if url is None else self._connect(url)
 
@@ -380,15 +402,17 @@ def second_pbkdf(email: str, password: str, k2: bytes) -> bytes:
     )
 
 
-def stretch(email: str, password: str, url: str | None = None) -> bytes:
+def stretch(email: str, password: str, url: str | None = None, *, allow_insecure_http: bool = False) -> bytes:
     """The onepw stretchedPW: PBKDF2, scrypt (on the helper at ``url``, else locally), PBKDF2."""
-    with Client(url) as client:
+    with Client(url, allow_insecure_http=allow_insecure_http) as client:
         return second_pbkdf(email, password, client.hash(first_pbkdf(email, password)))
 
 
-async def async_stretch(email: str, password: str, url: str | None = None) -> bytes:
+async def async_stretch(
+    email: str, password: str, url: str | None = None, *, allow_insecure_http: bool = False
+) -> bytes:
     """``stretch`` for asyncio; the PBKDF2 steps run in a thread."""
-    k1 = await asyncio.to_thread(first_pbkdf, email, password)
-    async with AsyncClient(url) as client:
+    async with AsyncClient(url, allow_insecure_http=allow_insecure_http) as client:
+        k1 = await asyncio.to_thread(first_pbkdf, email, password)
         k2 = await client.hash(k1)
     return await asyncio.to_thread(second_pbkdf, email, password, k2)

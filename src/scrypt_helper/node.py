@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from scrypt_helper.abuse import Guard, LimitStore
 from scrypt_helper.config import Settings
-from scrypt_helper.engines import Engine, ScryptParams, select_engine
+from scrypt_helper.engines import Engine, EngineUnavailable, ScryptParams, select_engine
+from scrypt_helper.hygiene import memlock_shortfall
 from scrypt_helper.metrics import Metrics
 from scrypt_helper.scheduler import Scheduler
 
@@ -35,6 +36,8 @@ def build_node(settings: Settings, engine: Engine | None = None) -> Node:
     """Choose and self-test the engine (unless one is given), size the queue, wire metrics and limits."""
     if engine is None:
         engine = select_engine(settings.engine)
+    if settings.lock_memory:
+        lock_buffers(engine, settings)  # before the first context below allocates anything
     costliest = max(settings.scrypt_params, key=_cost)
     queue_size = settings.queue_size
     if queue_size is None:
@@ -53,6 +56,7 @@ def build_node(settings: Settings, engine: Engine | None = None) -> Node:
         settings.redis_url.get_secret_value() if settings.redis_url else None,
         fail_closed=settings.redis_fail_closed,
         timeout=settings.redis_timeout,
+        max_keys=settings.max_tracked_keys,
     )
     metrics.watch_store(store)
     guard = Guard(
@@ -70,6 +74,21 @@ def build_node(settings: Settings, engine: Engine | None = None) -> Node:
         queue_size,
     )
     return Node(settings=settings, scheduler=scheduler, metrics=metrics, guard=guard)
+
+
+def lock_buffers(engine: Engine, settings: Settings) -> None:
+    """Have the engine lock its buffers in RAM; EngineUnavailable where the workers could not.
+
+    Checked at start-up so that a node never serves with buffers it cannot lock: every worker
+    holds its buffers from its first batch on, and start-up's reserve runs that batch.
+    """
+    per_context = engine.lock_buffers(settings.scrypt_params)
+    problem = memlock_shortfall(per_context * settings.workers)
+    if problem is not None:
+        raise EngineUnavailable(
+            f"--lock-memory: {settings.workers} workers lock up to {per_context} bytes each; {problem}"
+        )
+    logger.info("hash buffers locked in memory: up to %d bytes per worker", per_context)
 
 
 def default_queue_size(engine: Engine, workers: int, max_queue_wait: float, params: ScryptParams) -> int:

@@ -15,9 +15,10 @@ from scrypt_helper.engines.vectors import PICL
 from tests.conftest import SMALL, allowed_json, local_node
 
 
-def scrypt_helper(*args: str) -> subprocess.CompletedProcess[str]:
+def scrypt_helper(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "scrypt_helper", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
@@ -44,6 +45,49 @@ def test_hash_rejects_bad_hex():
     assert "non-hexadecimal" in done.stderr
 
 
+def test_hash_reads_the_input_from_stdin_when_it_is_not_given():
+    vector = PICL[0]
+    done = scrypt_helper("hash", "--engine", "hashlib", stdin=f"  {vector.password.hex().upper()} \n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == vector.output.hex()
+    assert vector.password.hex() not in done.stderr
+
+
+@pytest.mark.parametrize(("stdin", "message"), [("", "no input"), ("xyz\n", "non-hexadecimal")])
+def test_hash_refuses_no_or_bad_input_on_stdin(stdin, message):
+    done = scrypt_helper("hash", "--engine", "hashlib", stdin=stdin)
+    assert done.returncode == 2
+    assert message in done.stderr
+
+
+@pytest.mark.parametrize("command", ["hash", "client"])
+def test_help_says_stdin_is_the_safe_way_to_give_the_input(command):
+    done = scrypt_helper(command, "--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    assert "give it on stdin" in text
+    assert "that is the safe way, as command-line arguments show in ps and stay in shell history" in text
+
+
+def test_client_reads_the_input_from_stdin_and_asks_the_helper(server):
+    vector = PICL[0]
+    done = scrypt_helper("client", "--url", server.url, stdin=vector.password.hex() + "\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == vector.output.hex()
+
+
+def test_client_refuses_plain_http_beyond_loopback():
+    done = scrypt_helper("client", "--url", "http://scrypt.example.com", "--deadline", "1", stdin="00\n")
+    assert done.returncode == 1
+    assert "refusing to send secrets over plain http:// to scrypt.example.com" in done.stderr
+    assert "--allow-insecure-http" in done.stderr
+    stretch = scrypt_helper(
+        "stretch", "--email", "a@example.org", "--url", "http://10.0.0.1:8080", stdin="pw\n"
+    )
+    assert stretch.returncode == 1
+    assert "refusing to send secrets over plain http:// to 10.0.0.1" in stretch.stderr
+
+
 def test_version():
     done = scrypt_helper("--version")
     assert done.returncode == 0
@@ -68,6 +112,7 @@ def test_serve_refuses_to_start_when_the_self_test_fails(monkeypatch, capsys):
 
     monkeypatch.setattr(engine_registry, "self_test", wrong_answer)
     monkeypatch.setattr("scrypt_helper.server.configure_logging", lambda level: None)
+    monkeypatch.setattr("scrypt_helper.server.forbid_core_dumps", lambda: None)  # keep pytest dumpable
     monkeypatch.setattr("scrypt_helper.server.serve_node", pytest.fail)
     assert main(["serve", "--engine", "libsodium", "--port", "0"]) == 1
     assert "refusing to serve" in capsys.readouterr().err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from scrypt_helper import __version__
+from scrypt_helper.hygiene import dumpable
 
 
 async def test_lbheartbeat_turns_503_while_draining(app):
@@ -29,7 +30,18 @@ async def test_heartbeat_reports_the_node(app):
         "queue_depth": 0,
         "in_flight": 0,
         "draining": False,
+        # hashlib's scrypt frees its buffers out of reach; the kernel's flag as it is now.
+        "wipes_hash_state": False,
+        "memory_locked": False,
+        "dumpable": dumpable(),
     }
+
+
+async def test_heartbeat_says_what_the_engine_does_with_hash_state(make_app, engine):
+    engine.wipes_state = True
+    engine.locks_memory = True
+    node = (await (await make_app()).get("/__heartbeat__")).json()["details"]["node"]
+    assert (node["wipes_hash_state"], node["memory_locked"]) == (True, True)
 
 
 async def test_version_is_the_deployed_version_json(make_app, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from typing import Any, TypeAlias
 
@@ -34,8 +35,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def add_hash_arguments(parser: argparse.ArgumentParser) -> None:
-    """The hex input and the scrypt parameters (default: the Firefox Accounts set)."""
-    parser.add_argument("input", help="the input, in hex")
+    """The hex input (an argument, else stdin) and the scrypt parameters (default: the PiCL set)."""
+    parser.add_argument(
+        "input",
+        nargs="?",
+        help="the input, in hex. Leave it out to give it on stdin (typed without echo on a terminal): "
+        "that is the safe way, as command-line arguments show in ps and stay in shell history",
+    )
     parser.add_argument("--salt", default=PICL_PARAMS.salt.decode(), help="salt (UTF-8)")
     parser.add_argument("-N", type=int, default=PICL_PARAMS.n, help="CPU/memory cost (power of two)")
     parser.add_argument("-r", type=int, default=PICL_PARAMS.r, help="block size")
@@ -44,9 +50,30 @@ def add_hash_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def hash_arguments(args: argparse.Namespace) -> tuple[bytes, ScryptParams]:
-    """The input and parameters given to ``add_hash_arguments``; ValueError when invalid."""
+    """The input and parameters given to ``add_hash_arguments``; ValueError when invalid.
+
+    Without an input argument, the input is one line of stdin, surrounding whitespace ignored.
+    """
     params = ScryptParams(salt=args.salt.encode(), n=args.N, r=args.r, p=args.p, buflen=args.buflen)
-    return bytes.fromhex(args.input), params
+    text = args.input
+    if text is None:
+        text = read_secret("Input (hex): ")
+        if text is None:
+            raise ValueError("no input: give it in hex on stdin")
+    return bytes.fromhex(text.strip()), params
+
+
+def read_secret(prompt: str) -> str | None:
+    """A secret: typed without echo on a terminal, else one line of stdin (UTF-8); None at EOF.
+
+    UnicodeDecodeError (a ValueError) when the line is not UTF-8.
+    """
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return None
+    return line.removesuffix(b"\n").decode()
 
 
 def add_deadline_argument(parser: argparse.ArgumentParser) -> None:

@@ -6,8 +6,6 @@ The library (and httpx) is imported only when one of them runs, to keep other co
 from __future__ import annotations
 
 import argparse
-import getpass
-import sys
 
 from scrypt_helper.cli.arguments import (
     Commands,
@@ -15,6 +13,7 @@ from scrypt_helper.cli.arguments import (
     add_hash_arguments,
     complain,
     hash_arguments,
+    read_secret,
 )
 
 
@@ -22,11 +21,12 @@ def register(commands: Commands) -> None:
     """Add ``client`` and ``stretch``."""
     client = commands.add_parser("client", help="ask a helper node for one scrypt and print its hex output")
     add_hash_arguments(client)
-    client.add_argument("--url", required=True, help="the helper, e.g. http://127.0.0.1:8080")
+    client.add_argument("--url", required=True, help="the helper, e.g. https://scrypt.example.com")
     client.add_argument(
         "--fallback", action="store_true", help="compute locally when the helper does not answer"
     )
     add_deadline_argument(client)
+    add_insecure_http_argument(client)
     client.set_defaults(handler=cmd_client)
 
     stretch = commands.add_parser(
@@ -35,7 +35,18 @@ def register(commands: Commands) -> None:
     stretch.add_argument("--email", required=True, help="the account's email address")
     stretch.add_argument("--url", default=None, help="the helper for the scrypt step (default: compute here)")
     add_deadline_argument(stretch)
+    add_insecure_http_argument(stretch)
     stretch.set_defaults(handler=cmd_stretch)
+
+
+def add_insecure_http_argument(parser: argparse.ArgumentParser) -> None:
+    """``--allow-insecure-http``: the only way to send secrets over plain HTTP beyond loopback."""
+    parser.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="allow an http:// URL to a host other than this machine (the input then crosses the "
+        "network unencrypted); without it only https:// and loopback http:// are used",
+    )
 
 
 def cmd_client(args: argparse.Namespace) -> int:
@@ -47,7 +58,13 @@ def cmd_client(args: argparse.Namespace) -> int:
     from scrypt_helper.client import Client, ClientError
 
     try:
-        with Client(args.url, params=params, deadline=args.deadline, fallback=args.fallback) as client:
+        with Client(
+            args.url,
+            params=params,
+            deadline=args.deadline,
+            fallback=args.fallback,
+            allow_insecure_http=args.allow_insecure_http,
+        ) as client:
             output = client.hash(data)
     except (ClientError, ValueError) as exc:
         return complain("client", exc, 1)
@@ -55,20 +72,10 @@ def cmd_client(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_password() -> str | None:
-    """The password: typed without echo on a terminal, else one line of stdin (UTF-8); None at EOF."""
-    if sys.stdin.isatty():
-        return getpass.getpass("Password: ")
-    line = sys.stdin.buffer.readline()
-    if not line:
-        return None
-    return line.removesuffix(b"\n").decode()
-
-
 def cmd_stretch(args: argparse.Namespace) -> int:
     """Print stretchedPW for the email and the password read from the terminal or stdin."""
     try:
-        password = read_password()
+        password = read_secret("Password: ")
     except UnicodeDecodeError:
         return complain("stretch", "the password is not UTF-8", 2)
     if password is None:
@@ -76,7 +83,7 @@ def cmd_stretch(args: argparse.Namespace) -> int:
     from scrypt_helper.client import Client, ClientError, first_pbkdf, second_pbkdf
 
     try:
-        with Client(args.url, deadline=args.deadline) as client:
+        with Client(args.url, deadline=args.deadline, allow_insecure_http=args.allow_insecure_http) as client:
             k2 = client.hash(first_pbkdf(args.email, password))
     except (ClientError, ValueError) as exc:
         return complain("stretch", exc, 1)

@@ -11,7 +11,10 @@ from scrypt_helper.engines.vectors import PICL_PARAMS
 
 def register(commands: Commands) -> None:
     """Add ``hash`` and ``engines``."""
-    hash_ = commands.add_parser("hash", help="compute one scrypt locally and print its hex output")
+    hash_ = commands.add_parser(
+        "hash",
+        help="compute one scrypt locally and print its hex output; the input is read from stdin if not given",
+    )
     add_hash_arguments(hash_)
     hash_.add_argument("--engine", default="auto", help="engine name or auto")
     hash_.set_defaults(handler=cmd_hash)

@@ -85,10 +85,26 @@ class Engine(abc.ABC):
     name: str
     #: Hashes one context computes together in one batch.
     lanes: int = 1
+    #: Whether ``wipe`` and ``close`` zero every buffer that held hash state. An engine whose
+    #: library allocates and frees its working memory inside each call cannot reach it to wipe it.
+    wipes_state: bool = False
+    #: Whether contexts opened now lock their buffers in RAM (see ``lock_buffers``).
+    locks_memory: bool = False
 
     @abc.abstractmethod
     def open_context(self) -> HashContext:
         """Create per-worker compute state."""
+
+    def lock_buffers(self, params: Sequence[ScryptParams]) -> int:
+        """Lock the buffers of every context opened from now on in RAM, so they never reach swap.
+
+        Returns the most bytes one context then locks for any of ``params``. Raises
+        EngineUnavailable for an engine whose buffers are out of its reach.
+        """
+        raise EngineUnavailable(
+            f"the {self.name} engine cannot lock its buffers in memory (its library allocates them "
+            "inside each call); --lock-memory needs a native engine"
+        )
 
     def hash(self, params: ScryptParams, data: bytes) -> bytes:
         """Compute one hash on a throwaway context (CLI and tests)."""

@@ -30,9 +30,9 @@ def available_variants() -> tuple[str, ...]:
 
 
 class _NativeContext(HashContext):
-    def __init__(self, variant: str) -> None:
+    def __init__(self, variant: str, lock_memory: bool) -> None:
         assert _native is not None
-        self._ctx = _native.Context(variant)
+        self._ctx = _native.Context(variant, lock_memory=lock_memory)
         self.lanes = self._ctx.lanes
 
     def hash_batch(self, params: ScryptParams, inputs: Sequence[bytes]) -> list[bytes]:
@@ -57,7 +57,13 @@ class _NativeContext(HashContext):
 
 
 class NativeEngine(Engine):
-    """The C kernel; ``variant`` None picks the best one this CPU supports."""
+    """The C kernel; ``variant`` None picks the best one this CPU supports.
+
+    Its contexts wipe their buffers (``wipe``, ``close``), keep them out of core dumps, and
+    lock them in RAM once ``lock_buffers`` has been called.
+    """
+
+    wipes_state = True
 
     def __init__(self, variant: str | None = None) -> None:
         if _native is None:
@@ -84,4 +90,10 @@ class NativeEngine(Engine):
         self.lanes = _native.lanes(chosen)
 
     def open_context(self) -> HashContext:
-        return _NativeContext(self.variant)
+        return _NativeContext(self.variant, self.locks_memory)
+
+    def lock_buffers(self, params: Sequence[ScryptParams]) -> int:
+        assert _native is not None
+        need = max(_native.footprint(self.variant, p.n, p.r, p.p) for p in params)
+        self.locks_memory = True
+        return need

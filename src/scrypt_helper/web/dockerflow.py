@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from scrypt_helper import __version__
 from scrypt_helper.abuse import LimitStore
+from scrypt_helper.hygiene import dumpable
 from scrypt_helper.scheduler import Scheduler
 from scrypt_helper.web.dependencies import NodeDep
 
@@ -45,6 +46,11 @@ async def heartbeat(node: NodeDep) -> Response:
     details["node"] = {
         "engine": scheduler.engine.name,
         "lanes": scheduler.engine.lanes,
+        # What the engine does with hash state, and whether the kernel would dump this process:
+        # read now, so that they say what is true, not what was configured.
+        "wipes_hash_state": scheduler.engine.wipes_state,
+        "memory_locked": scheduler.engine.locks_memory,
+        "dumpable": dumpable(),
         "workers": scheduler.workers,
         "queue_size": scheduler.queue_size,
         "queue_depth": scheduler.depth,
