@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from scrypt_helper.abuse.identity import ApiKeys, IPNetwork, TrustedProxies, parse_networks
+from scrypt_helper.abuse.identity import ApiKeys, IPNetwork, PrefixLengths, TrustedProxies, parse_networks
 from scrypt_helper.abuse.rules import DEFAULT_RULES, Rule, parse_rules
 from scrypt_helper.engines.base import ScryptParams
 from scrypt_helper.engines.registry import ENGINE_NAMES
@@ -102,6 +102,7 @@ class Settings(BaseSettings):
     # Derived once from the fields below, when the settings are read.
     _rule_set: tuple[Rule, ...] = PrivateAttr(())
     _scrypt_params: tuple[ScryptParams, ...] = PrivateAttr(())
+    _prefix_lengths: PrefixLengths = PrivateAttr(PrefixLengths())
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8080, ge=0, le=65535, description="Port to listen on (0: any free port).")
@@ -124,6 +125,11 @@ class Settings(BaseSettings):
         2.0, gt=0, description="Seconds a request may wait for a worker before it is answered 503."
     )
     engine: str = Field("auto", description="Engine name, or auto for the fastest that passes its self-test.")
+    lock_memory: bool = Field(
+        False,
+        description="Lock the hash buffers in RAM (mlock) so they never reach swap; native engines only. "
+        "Start-up stops when RLIMIT_MEMLOCK is below what the workers lock and CAP_IPC_LOCK is not held.",
+    )
     allowed_params: Annotated[tuple[AllowedParams, ...], NoDecode] = Field(
         DEFAULT_ALLOWED_PARAMS,
         min_length=1,
@@ -131,7 +137,9 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(4096, ge=64, le=1 << 20, description="Largest accepted request body.")
     cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("*",), description="Comma-separated origins allowed to POST from browsers (* for any)."
+        ("*",),
+        description="Comma-separated origins whose pages may POST from browsers, with a JSON body "
+        "(* for any page); a POST carrying another Origin gets 403.",
     )
     drain_seconds: float = Field(
         2.0,
@@ -151,6 +159,12 @@ class Settings(BaseSettings):
         description="Proxies whose X-Forwarded-For is believed: a hop count, or comma-separated CIDRs "
         "(0: only the socket peer counts).",
     )
+    ipv4_prefix: int = Field(
+        24, ge=0, le=32, description="Leading bits of an IPv4 address that ip_prefix rules count together."
+    )
+    ipv6_prefix: int = Field(
+        56, ge=0, le=128, description="Leading bits of an IPv6 address that ip_prefix rules count together."
+    )
     rules: str | None = Field(
         None,
         description="Rate-limit rules (action : property : attempts : window : duration : policy), "
@@ -162,7 +176,7 @@ class Settings(BaseSettings):
     api_keys: Keys = Field(
         ApiKeys({}),
         description="Comma-separated name:key pairs; clients sending X-API-Key are limited by api_key "
-        "rules instead of address rules.",
+        "rules instead of the address's scrypt and request rules (address bans still apply).",
     )
     redis_url: SecretStr | None = Field(
         None,
@@ -172,8 +186,31 @@ class Settings(BaseSettings):
         False, description="While Redis is unreachable, refuse requests (503) instead of using local limits."
     )
     redis_timeout: float = Field(0.25, gt=0, description="Seconds before a Redis operation counts as failed.")
+    # 50,000: a window of a fresh address costs about 0.5 KiB, a full table about 25 MiB. Eviction
+    # takes the keys idle longest; clients near a limit are busy ones (docs/security.md).
+    max_tracked_keys: int = Field(
+        50_000,
+        ge=1,
+        description="Most rate-limit windows, and apart most ban/block markers, a node keeps in memory "
+        "(its only limits, or its fall-back while Redis is down); beyond it the least recently used "
+        "is forgotten.",
+    )
     max_connections: int = Field(
-        1024, ge=1, description="Most open connections and requests a node holds; beyond it, 503 at once."
+        1024,
+        ge=1,
+        description="Most open connections a node serves; beyond it, every request but a health check "
+        "gets 503 at once.",
+    )
+    # 32: a browser opens at most 6 connections to a host and the default rules allow one address
+    # 30 hashes a minute, so even a NAT of busy clients stays below it; it takes 32 addresses to
+    # fill the default max-connections.
+    max_connections_per_client: int = Field(
+        32,
+        ge=1,
+        description="Most connections one client address (an IPv6 /64) may hold; beyond it, 503 at once "
+        "(beyond twice it, reset unanswered). "
+        "Applies only while trusted-proxies is 0: behind proxies the peer is a proxy, whose own "
+        "per-client limit does this.",
     )
     read_timeout: float = Field(
         10.0, gt=0, description="Seconds a client may take to send a request's headers and body."
@@ -220,6 +257,16 @@ class Settings(BaseSettings):
     def rule_set(self) -> tuple[Rule, ...]:
         """The rules in force: given inline, from the file, or the built-in default set."""
         return self._rule_set
+
+    @model_validator(mode="after")
+    def _derive_prefix_lengths(self) -> Settings:
+        self._prefix_lengths = PrefixLengths(ipv4=self.ipv4_prefix, ipv6=self.ipv6_prefix)
+        return self
+
+    @property
+    def prefix_lengths(self) -> PrefixLengths:
+        """What ip_prefix rules count together, per address family."""
+        return self._prefix_lengths
 
     @property
     def scrypt_params(self) -> tuple[ScryptParams, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from scrypt_helper.abuse.memory import TABLES
 from scrypt_helper.abuse.store import LimitStore
 from scrypt_helper.scheduler import Scheduler
 
@@ -72,6 +73,18 @@ class Metrics:
         self.redis_failovers = Counter(
             f"{PREFIX}_redis_failovers", "Times the node lost Redis and fell back.", registry=r
         )
+        self.local_limit_keys = Gauge(
+            f"{PREFIX}_local_limit_keys",
+            "Keys the in-memory limit store holds, by table (window, marker, counter); each is capped.",
+            ["table"],
+            registry=r,
+        )
+        self.local_limit_evictions = Counter(
+            f"{PREFIX}_local_limit_evictions",
+            "Live keys the in-memory limit store forgot to stay within its cap, by table.",
+            ["table"],
+            registry=r,
+        )
         self.engine = Info(f"{PREFIX}_engine", "The scrypt engine in use.", registry=r)
 
     def watch(self, scheduler: Scheduler) -> None:
@@ -83,7 +96,12 @@ class Metrics:
         self.engine.info({"name": scheduler.engine.name, "lanes": str(scheduler.engine.lanes)})
 
     def watch_store(self, store: LimitStore) -> None:
-        """Follow the limit store's Redis state (only when Redis is configured)."""
+        """Follow the in-memory store's size and evictions, and its Redis state when configured."""
+        local = store.local
+        for table in TABLES:
+            self.local_limit_keys.labels(table).set_function(lambda table=table: local.sizes()[table])
+        evicted = {table: self.local_limit_evictions.labels(table) for table in TABLES}
+        local.on_evict = lambda table: evicted[table].inc()
         if store.redis is None:
             return
         self.redis_up.set(1)

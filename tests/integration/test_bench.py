@@ -36,3 +36,25 @@ def test_bench_tiny_writes_json_and_plots(tmp_path):
     for name in ("throughput", "latency"):
         assert (tmp_path / f"bench-hashlib-tiny-{name}.png").read_bytes().startswith(b"\x89PNG")
     assert "clients" in done.stdout
+
+
+def test_bench_limits_runs_small_and_reports_memory_and_rate(tmp_path):
+    flags = ["--requests", "2000", "--max-tracked-keys", "100", "--flood-connections", "8"]
+    done = subprocess.run(
+        [sys.executable, "-m", "scrypt_helper", "bench", "limits", *flags, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads((tmp_path / "bench-limits.json").read_text())
+    assert report["requests"] == 2000
+    assert report["responses"] == {"200": 2000}
+    assert len(report["rate_per_tenth"]) == len(report["node_cpu_us_per_request_per_tenth"]) == 10
+    assert all(rate > 0 for rate in report["rate_per_tenth"])
+    assert report["rss_mib"]["peak"] >= report["rss_mib"]["ready"] > 0
+    assert min(report["alternating"]["median_rate"].values()) > 0
+    assert report["guard_cpu_us_per_request"]["start"] > 0
+    assert report["guard_cpu_us_per_request"]["end"] > 0
+    assert "rate fall, first tenth to last" in done.stdout

@@ -144,5 +144,5 @@ def test_rules_from_a_file(tmp_path):
 
 
 def test_default_rules_apply_when_none_are_given():
-    assert len(Settings().rule_set) == 4
+    assert len(Settings().rule_set) == 6
     assert Settings(rules="").rule_set == ()

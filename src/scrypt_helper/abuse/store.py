@@ -3,7 +3,8 @@
 With Redis configured, every operation goes to Redis while it answers. The first failure
 switches the node to its local counters (fail-open) or to refusing requests (fail-closed),
 logs it (once per ``log_interval``) and starts probing Redis every ``probe_interval``;
-the first successful probe switches back.
+the first successful probe switches back. Local counters, whether they are the node's only
+ones or its fall-back, hold at most ``max_keys`` windows and ``max_keys`` markers.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter, RateLimiter
+
+from scrypt_helper.abuse.memory import BoundedMemoryStorage
 
 logger = logging.getLogger("scrypt_helper.abuse")
 T = TypeVar("T")
@@ -38,8 +41,9 @@ class LimitStore:
         timeout: float = 0.25,
         probe_interval: float = 1.0,
         log_interval: float = 60.0,
+        max_keys: int = 100_000,
     ) -> None:
-        self.local = MemoryStorage()
+        self.local = BoundedMemoryStorage(max_keys)
         self._local_limiter = MovingWindowRateLimiter(self.local)
         self.redis: RedisStorage | None = None
         self._redis_limiter: RateLimiter | None = None

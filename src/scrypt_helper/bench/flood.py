@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def prepared_request(host: str, port: int, body: bytes, headers: dict[str, str]) -> bytes:
@@ -96,3 +99,101 @@ class Flood:
         statuses = self._out.get(timeout=self.seconds + 60)
         self._process.join(10)
         return statuses
+
+
+def forwarded_get(host: str, port: int, address: str) -> bytes:
+    """``GET /`` as a trusted proxy forwards it for a client at ``address``."""
+    return f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nX-Forwarded-For: {address}\r\n\r\n".encode()
+
+
+def random_ipv6(rng: random.Random) -> str:
+    """A random address of 2001:db8::/32, all eight groups written out, as fresh clients send."""
+    bits = rng.getrandbits(96)
+    return "2001:db8:" + ":".join(f"{bits >> shift & 0xFFFF:x}" for shift in range(80, -16, -16))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True, slots=True)
+class TenthsResult:
+    """Answers by status (0: a dropped connection); at the start and at each further tenth of the
+    requests answered (11 marks), the monotonic time and the CPU seconds the server had used."""
+
+    statuses: dict[int, int]
+    marks: list[float]
+    server_cpu: list[float]
+
+
+async def _tenths(host: str, port: int, total: int, connections: int, seed: int, pid: int) -> TenthsResult:
+    rng = random.Random(seed)  # noqa: S311 - addresses to look fresh, not secrets
+    statuses: Counter[int] = Counter()
+    tenth = total // 10
+    marks = [time.monotonic()]
+    server_cpu = [cpu_seconds(pid)]
+    sent = answered = 0
+
+    async def connection() -> None:
+        nonlocal sent, answered
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while sent < total:
+                sent += 1
+                writer.write(forwarded_get(host, port, random_ipv6(rng)))
+                try:
+                    answer = await read_answer(reader)
+                    statuses[answer.status] += 1
+                    reopen = answer.headers.get("connection") == "close"
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    statuses[0] += 1
+                    reopen = True
+                answered += 1
+                if answered % tenth == 0:
+                    marks.append(time.monotonic())
+                    server_cpu.append(cpu_seconds(pid))
+                if reopen:
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(connection() for _ in range(connections)))
+    return TenthsResult(dict(statuses), marks, server_cpu)
+
+
+def _run_tenths(
+    host: str, port: int, total: int, connections: int, seed: int, pid: int, out: multiprocessing.Queue
+) -> None:
+    out.put(asyncio.run(_tenths(host, port, total, connections, seed, pid)))
+
+
+class DistinctFlood:
+    """``total`` ``GET /`` requests, each from a fresh random IPv6 address behind one trusted proxy,
+    to the server process ``pid``, from a child process; ``result()`` waits and returns the answers
+    and each tenth's time and server CPU time."""
+
+    def __init__(
+        self, host: str, port: int, pid: int, *, total: int, connections: int, seed: int = 1
+    ) -> None:
+        if total < 10 or total % 10:
+            raise ValueError("total must be a positive multiple of 10")
+        context = multiprocessing.get_context("spawn")
+        self._out: multiprocessing.Queue = context.Queue()
+        self._process = context.Process(
+            target=_run_tenths, args=(host, port, total, connections, seed, pid, self._out), daemon=True
+        )
+
+    def start(self) -> DistinctFlood:
+        self._process.start()
+        return self
+
+    def running(self) -> bool:
+        return self._process.is_alive() and self._out.empty()
+
+    def result(self, timeout: float) -> TenthsResult:
+        result: TenthsResult = self._out.get(timeout=timeout)
+        self._process.join(10)
+        return result

@@ -30,9 +30,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "scenario",
         nargs="?",
-        choices=["service", "abuse"],
+        choices=["service", "abuse", "limits", "parser"],
         default="service",
-        help="service: engine and HTTP throughput (default); abuse: refusals under a flood, ban propagation",
+        help="service: engine and HTTP throughput (default); abuse: refusals under a flood, ban propagation; "
+        "limits: memory and request rate under requests from a million distinct addresses; "
+        "parser: hostile bodies' parse cost, health checks while 20 are in flight",
     )
     parser.add_argument(
         "--engine",
@@ -49,6 +51,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rss-requests", type=int, default=1000, help="requests served before reading RSS")
     parser.add_argument("--tiny", action="store_true", help="N=1024 instead of the production parameters")
     parser.add_argument("--flood-connections", type=int, default=64, help="abuse: flooding connections")
+    parser.add_argument(
+        "--requests", type=int, default=1_000_000, help="limits: requests, each from a fresh address"
+    )
+    parser.add_argument("--max-tracked-keys", type=int, help="limits: the node's cap (default: its default)")
+    parser.add_argument(
+        "--redis-down", action="store_true", help="limits: configure an unreachable Redis (the fall-back)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for the JSON report")
 
 
@@ -72,6 +81,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     params = TINY_PARAMS if args.tiny else PICL_PARAMS
     suffix = "-tiny" if args.tiny else ""
     names = [name.strip() for name in args.engine.split(",") if name.strip()]
+    if args.scenario == "limits":
+        from scrypt_helper.bench.limits import measure_limits, print_limits_report
+
+        report = measure_limits(allowed_params_json(TINY_PARAMS), args)
+        print_limits_report(report)
+        write_report(report, args.out, "bench-limits" + ("-redis-down" if args.redis_down else ""))
+        return 0
+    if args.scenario == "parser":
+        from scrypt_helper.bench.parser import run_parser_bench
+
+        write_report(run_parser_bench(args), args.out, "bench-parser")
+        return 0
     if args.scenario == "abuse":
         from scrypt_helper.bench.abuse import run_abuse_bench
 
