@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import queue
 import random
 import time
 from collections import Counter
@@ -194,6 +195,16 @@ class DistinctFlood:
         return self._process.is_alive() and self._out.empty()
 
     def result(self, timeout: float) -> TenthsResult:
-        result: TenthsResult = self._out.get(timeout=timeout)
+        """The child's result; RuntimeError if it died without one, queue.Empty after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                result: TenthsResult = self._out.get(timeout=1)
+                break
+            except queue.Empty:
+                if not self._process.is_alive() and self._out.empty():
+                    raise RuntimeError(f"the flood process died (exit {self._process.exitcode})") from None
+                if time.monotonic() > deadline:
+                    raise
         self._process.join(10)
         return result
