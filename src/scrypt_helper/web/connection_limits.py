@@ -6,7 +6,7 @@ of starting them (slowloris clients are disconnected). A node serves at most
 as its request line shows it is not a health check, so load balancers and probes still
 get through. Where the node trusts no proxy, one client (an address, an IPv6 /64) holds
 at most ``max_per_client`` connections: its next ones get the 503 at once, and beyond twice
-that many they are reset unanswered.
+that many they are reset unanswered. Each response leaves in one write (``whole_responses``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from scrypt_helper import errors
 from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
+from scrypt_helper.web.whole_responses import WholeResponseTransport
 
 
 def _overloaded_response() -> bytes:
@@ -79,7 +80,7 @@ def guarded_protocol(
         _refused = False
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-            super().connection_made(transport)
+            super().connection_made(WholeResponseTransport(transport, self.loop))  # type: ignore[arg-type]
             if max_per_client is not None and self.client is not None:
                 self._client_key = client_key(self.client[0])
                 per_client[self._client_key] += 1
