@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from enum import Enum
@@ -57,6 +58,10 @@ class ApiError(Exception):
             "error": HTTPStatus(self.status).phrase,
             "message": self.message,
         }
+
+    def encoded_body(self) -> bytes:
+        """``body()`` as compact JSON, the bytes every path of the node sends for this error."""
+        return json.dumps(self.body(), separators=(",", ":")).encode()
 
     def headers(self) -> dict[str, str]:
         """Extra response headers (Retry-After in whole seconds, at least 1)."""

@@ -5,6 +5,7 @@ The per-request ``request.summary`` line comes from ``web.middleware.request_sum
 
 from __future__ import annotations
 
+import logging
 import logging.config
 
 LOGGER_NAME = "scrypt-helper"
@@ -12,6 +13,11 @@ LOGGER_NAME = "scrypt-helper"
 
 def configure_logging(level: str) -> None:
     """Send every log record, uvicorn's included, to stdout as MozLog JSON."""
+    # MozLog lines carry neither the caller's source line nor thread names: skip collecting them
+    # (the logging HOWTO's "Optimization"), which is a third of a request.summary line's cost.
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     logging.config.dictConfig(
         {
             "version": 1,

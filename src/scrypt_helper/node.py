@@ -16,7 +16,7 @@ from scrypt_helper.config import Settings
 from scrypt_helper.engines import Engine, EngineUnavailable, ScryptParams, select_engine
 from scrypt_helper.hygiene import memlock_shortfall
 from scrypt_helper.metrics import Metrics
-from scrypt_helper.scheduler import Scheduler
+from scrypt_helper.scheduler import Scheduler, cost
 
 logger = logging.getLogger("scrypt_helper.node")
 
@@ -38,10 +38,12 @@ def build_node(settings: Settings, engine: Engine | None = None) -> Node:
         engine = select_engine(settings.engine)
     if settings.lock_memory:
         lock_buffers(engine, settings)  # before the first context below allocates anything
-    costliest = max(settings.scrypt_params, key=_cost)
+    costliest = max(settings.scrypt_params, key=cost)
+    # A worker's seconds per job, until it has measured its own while serving.
+    job_seconds = time_batch(engine, costliest) / engine.lanes
     queue_size = settings.queue_size
     if queue_size is None:
-        queue_size = default_queue_size(engine, settings.workers, settings.max_queue_wait, costliest)
+        queue_size = default_queue_size(job_seconds, settings.workers, engine.lanes, settings.max_queue_wait)
     metrics = Metrics()
     scheduler = Scheduler(
         engine,
@@ -50,6 +52,7 @@ def build_node(settings: Settings, engine: Engine | None = None) -> Node:
         max_queue_wait=settings.max_queue_wait,
         on_batch=metrics.observe_batch,
         reserve=costliest,
+        job_seconds_hint=job_seconds,
     )
     metrics.watch(scheduler)
     store = LimitStore(
@@ -91,18 +94,12 @@ def lock_buffers(engine: Engine, settings: Settings) -> None:
     logger.info("hash buffers locked in memory: up to %d bytes per worker", per_context)
 
 
-def default_queue_size(engine: Engine, workers: int, max_queue_wait: float, params: ScryptParams) -> int:
-    """As many hashes as the workers finish within max-queue-wait, timed on one full batch.
-
-    A longer queue would only hold requests that are answered 503 at their deadline anyway.
+def default_queue_size(job_seconds: float, workers: int, lanes: int, max_queue_wait: float) -> int:
+    """The memory bound on waiting jobs: as many as the workers finish within max-queue-wait at
+    their start-up speed (at least one full batch each). The scheduler refuses sooner, at the
+    wait it measures while serving; a longer queue would only hold jobs refused at their deadline.
     """
-    seconds = time_batch(engine, params)
-    per_second = workers * engine.lanes / seconds
-    return max(workers * engine.lanes, math.ceil(per_second * max_queue_wait))
-
-
-def _cost(params: ScryptParams) -> int:
-    return params.romix_bytes * params.p
+    return max(workers * lanes, math.ceil(workers / job_seconds * max_queue_wait))
 
 
 def time_batch(engine: Engine, params: ScryptParams) -> float:

@@ -1,8 +1,12 @@
 """Admission control: a bounded queue in front of hash worker threads.
 
 The event loop never computes. ``submit`` either queues a job at once or rejects it at
-once (queue full, draining); a queued job that has not started within ``max_queue_wait``
-is answered with ``DeadlineExceeded`` instead of being computed; a job whose caller goes
+once: draining, the queue full, or a wait that would pass ``max_queue_wait``. That wait is
+estimated from what the workers have measured while serving: each parameter set's recent
+seconds per job, times the jobs queued, plus what is left of the running batches. So a
+request that could not be served in time is refused when it arrives, not when its deadline
+passes. A queued job that has not started within ``max_queue_wait`` all the same is
+answered with ``DeadlineExceeded`` instead of being computed; a job whose caller goes
 away (client disconnected) leaves the queue. Each worker thread owns one engine context
 and takes up to ``lanes`` queued jobs with the same parameters per batch, without ever
 waiting for a batch to fill.
@@ -66,6 +70,7 @@ class _Item:
     data: bytes
     future: asyncio.Future[HashResult]
     loop: asyncio.AbstractEventLoop
+    seconds: float = 0.0  # its estimated share of a worker's time, counted while it is queued
     enqueued: float = field(default_factory=time.monotonic)
     state: _State = _State.QUEUED
 
@@ -77,6 +82,16 @@ IDLE_WIPE_SECONDS = 0.25
 # Workers run at a lower CPU priority than the event loop, so that on a machine whose cores
 # they saturate, health checks and refusals are still answered at once.
 WORKER_NICENESS = 10
+# A job is admitted only if a worker is expected to start it within this share of max_queue_wait:
+# the estimate is an average, and the rest absorbs its error before the deadline would expire it.
+ADMISSION_MARGIN = 0.8
+# Weight of the newest batch in each parameter set's seconds-per-job average.
+SMOOTHING = 0.2
+
+
+def cost(params: ScryptParams) -> int:
+    """Work of one hash relative to others: its memory-hard mixing touches ``romix_bytes`` p times."""
+    return params.romix_bytes * params.p
 
 
 def lower_priority() -> None:
@@ -98,7 +113,10 @@ class Scheduler:
         on_batch: BatchObserver | None = None,
         idle_wipe_seconds: float = IDLE_WIPE_SECONDS,
         reserve: ScryptParams | None = None,
+        job_seconds_hint: float | None = None,
     ) -> None:
+        """``job_seconds_hint``: a worker's seconds per ``reserve`` job (timed at start-up), the
+        estimate until batches have been measured; without it, waits count only measured work."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.engine = engine
@@ -113,6 +131,10 @@ class Scheduler:
         self._cond = threading.Condition()
         self._running = 0
         self._busy_workers = 0
+        self._hint = job_seconds_hint
+        self._job_seconds: dict[ScryptParams, float] = {}  # measured, per allowed parameter set
+        self._queued_seconds = 0.0  # estimated work of the queued jobs, in one worker's seconds
+        self._batch_ends: dict[int, float] = {}  # each busy worker's expected end of its batch
         self._closing = False
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -171,6 +193,25 @@ class Scheduler:
     def alive_workers(self) -> int:
         return sum(thread.is_alive() for thread in self._threads)
 
+    def job_seconds(self, params: ScryptParams) -> float:
+        """A worker's recent seconds per job of ``params`` in a batch (before any: the start-up hint)."""
+        measured = self._job_seconds.get(params)
+        if measured is not None:
+            return measured
+        if self._hint is None or self._reserve is None:
+            return 0.0
+        return self._hint * cost(params) / cost(self._reserve)
+
+    def expected_wait(self) -> float:
+        """Seconds until a worker would start a job queued now."""
+        with self._cond:
+            return self._expected_wait()
+
+    def check_admission(self) -> None:
+        """Raise ``Draining`` or ``QueueFull`` if a job submitted now would be refused."""
+        with self._cond:
+            self._check_admission()
+
     @property
     def retry_after(self) -> float:
         """Seconds a rejected client should wait before trying again."""
@@ -186,10 +227,9 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         item = _Item(params=params, data=data, future=loop.create_future(), loop=loop)
         with self._cond:
-            if self._closing:
-                raise Draining("the node is shutting down")
-            if len(self._queue) >= self.queue_size + self.workers - self._busy_workers:
-                raise QueueFull("all workers are busy and the queue is full")
+            self._check_admission()
+            item.seconds = self.job_seconds(params)
+            self._queued_seconds += item.seconds
             self._queue.append(item)
             self._cond.notify()
         timer = loop.call_later(self.max_queue_wait, self._expire, item)
@@ -198,6 +238,27 @@ class Scheduler:
         finally:
             timer.cancel()
             self._withdraw(item)
+
+    def _check_admission(self) -> None:
+        if self._closing:
+            raise Draining("the node is shutting down")
+        if len(self._queue) >= self.queue_size + self.workers - self._busy_workers:
+            raise QueueFull("all workers are busy and the queue is full")
+        if self._expected_wait() > ADMISSION_MARGIN * self.max_queue_wait:
+            raise QueueFull("no worker would be free within the maximum queue wait")
+
+    def _expected_wait(self) -> float:
+        if len(self._queue) < self.workers - self._busy_workers:
+            return 0.0  # a worker is free for it
+        now = time.monotonic()
+        running = sum(max(0.0, end - now) for end in self._batch_ends.values())
+        return (self._queued_seconds + running) / self.workers
+
+    def _dequeue(self, item: _Item) -> None:
+        self._queue.remove(item)
+        self._queued_seconds = max(0.0, self._queued_seconds - item.seconds)
+        if not self._queue:
+            self._queued_seconds = 0.0  # no rounding drift outlives an empty queue
 
     def _expire(self, item: _Item) -> None:
         if self._withdraw(item) and not item.future.done():
@@ -208,7 +269,7 @@ class Scheduler:
         with self._cond:
             if item.state is not _State.QUEUED:
                 return False
-            self._queue.remove(item)
+            self._dequeue(item)
             item.state = _State.DONE
             self._cond.notify_all()
             return True
@@ -260,41 +321,54 @@ class Scheduler:
                 left = deadline - time.monotonic()
                 if (left <= 0 or not self._cond.wait(left)) and not self._queue:
                     return None
-            first = self._queue.popleft()
+            first = self._queue[0]
             batch = [first]
             if lanes > 1:
-                for item in list(self._queue):
-                    if item.params == first.params:
-                        self._queue.remove(item)
+                for item in self._queue:
+                    if item is not first and item.params == first.params:
                         batch.append(item)
                         if len(batch) == lanes:
                             break
             for item in batch:
+                self._dequeue(item)
                 item.state = _State.RUNNING
             self._running += len(batch)
             self._busy_workers += 1
+            self._batch_ends[threading.get_ident()] = time.monotonic() + sum(item.seconds for item in batch)
             return batch
 
     def _run_batch(self, ctx: HashContext, batch: list[_Item]) -> None:
         started = time.monotonic()
+        outputs: list[bytes] | None = None
+        failure: Exception | None = None
         try:
             outputs = ctx.hash_batch(batch[0].params, [item.data for item in batch])
         except Exception as exc:  # every job of the batch gets the error
+            failure = exc
             logger.error("hash batch failed: %s", type(exc).__name__)
-            for item in batch:
-                self._resolve(item, error=exc)
-        else:
-            hash_seconds = time.monotonic() - started
-            if self._on_batch is not None:  # before the answers, so a client never sees stale metrics
-                self._on_batch(len(batch), hash_seconds)
-            for item, output in zip(batch, outputs, strict=True):
-                result = HashResult(output, started - item.enqueued, hash_seconds, len(batch))
-                self._resolve(item, result=result)
         finally:
+            hash_seconds = time.monotonic() - started
+            # The worker is free before anyone is answered: a client's next request finds it so.
             with self._cond:
                 self._running -= len(batch)
                 self._busy_workers -= 1
+                self._batch_ends.pop(threading.get_ident(), None)
+                if outputs is not None:
+                    self._learn(batch[0].params, hash_seconds / len(batch))
                 self._cond.notify_all()
+        if outputs is None:
+            for item in batch:
+                self._resolve(item, error=failure)
+            return
+        if self._on_batch is not None:  # before the answers, so a client never sees stale metrics
+            self._on_batch(len(batch), hash_seconds)
+        for item, output in zip(batch, outputs, strict=True):
+            self._resolve(item, result=HashResult(output, started - item.enqueued, hash_seconds, len(batch)))
+
+    def _learn(self, params: ScryptParams, per_job: float) -> None:
+        """Fold one batch's seconds per job into its parameter set's average (holding the lock)."""
+        known = self._job_seconds.get(params)
+        self._job_seconds[params] = per_job if known is None else known + SMOOTHING * (per_job - known)
 
     @staticmethod
     def _resolve(item: _Item, *, result: HashResult | None = None, error: Exception | None = None) -> None:

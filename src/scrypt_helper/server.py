@@ -9,6 +9,7 @@ import time
 from types import FrameType
 
 import uvicorn
+import uvloop
 
 from scrypt_helper.config import Settings
 from scrypt_helper.hygiene import forbid_core_dumps
@@ -99,4 +100,6 @@ def run(settings: Settings) -> None:
     # A crash must not write hash state (or anything else in memory) out, whatever core_pattern says.
     forbid_core_dumps()
     node = build_node(settings)
-    asyncio.run(serve_node(settings, node))
+    # uvloop, as uvicorn itself would choose: its event loop costs a request about half as much.
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve_node(settings, node))

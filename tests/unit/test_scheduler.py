@@ -242,3 +242,63 @@ async def test_start_returns_once_every_worker_holds_its_buffers():
     assert time.monotonic() - began >= 0.2
     assert reserved == [B, B, B]
     assert scheduler.close(timeout=5)
+
+
+async def test_a_job_that_could_not_start_in_time_is_refused_on_arrival():
+    # Each job takes a worker ~10 s by the start-up estimate; jobs may wait up to 25 s, so a job
+    # is admitted while a worker is expected within 0.8 x 25 = 20 s.
+    engine = GatedEngine()
+    scheduler = Scheduler(
+        engine, workers=1, queue_size=100, max_queue_wait=25.0, reserve=A, job_seconds_hint=10.0
+    )
+    scheduler.start()
+    running = asyncio.ensure_future(scheduler.submit(A, b"running"))
+    await asyncio.to_thread(engine.started.acquire)
+    queued = []
+    for count, expected_wait in enumerate((10.0, 20.0), start=1):
+        assert scheduler.expected_wait() == pytest.approx(expected_wait, abs=0.5)
+        queued.append(asyncio.ensure_future(scheduler.submit(A, b"queued")))
+        await until(lambda count=count: scheduler.depth == count)
+    started = time.monotonic()
+    with pytest.raises(QueueFull, match="maximum queue wait"):
+        await scheduler.submit(A, b"would wait 30 s")
+    assert time.monotonic() - started < 1.0  # refused at once, not at its deadline
+    with pytest.raises(QueueFull):
+        scheduler.check_admission()
+    assert scheduler.depth == 2
+    engine.gate.set()
+    await asyncio.gather(running, *queued)
+    assert scheduler.close(timeout=5)
+
+
+async def test_the_wait_estimate_follows_the_speed_measured_while_serving():
+    # The start-up estimate (100 s a job) would refuse every job but the first; the batches
+    # measured since (instant) admit as many as the queue holds.
+    engine = GatedEngine()
+    scheduler = Scheduler(
+        engine, workers=1, queue_size=5, max_queue_wait=5.0, reserve=A, job_seconds_hint=100.0
+    )
+    scheduler.start()
+    engine.gate.set()
+    await scheduler.submit(A, b"measured")
+    await asyncio.to_thread(engine.started.acquire)
+    assert scheduler.job_seconds(A) < 1.0
+    engine.gate.clear()
+    running = asyncio.ensure_future(scheduler.submit(A, b"running"))
+    await asyncio.to_thread(engine.started.acquire)
+    queued = [asyncio.ensure_future(scheduler.submit(A, bytes([i]))) for i in range(5)]
+    await until(lambda: scheduler.depth == 5)
+    with pytest.raises(QueueFull, match="queue is full"):
+        await scheduler.submit(A, b"beyond the queue's memory bound")
+    engine.gate.set()
+    assert len(await asyncio.gather(running, *queued)) == 6
+    assert scheduler.close(timeout=5)
+
+
+def test_other_parameters_are_estimated_from_their_cost_until_measured():
+    bigger = ScryptParams(salt=b"a", n=64, r=1, p=2, buflen=16)
+    scheduler = Scheduler(
+        GatedEngine(), workers=1, queue_size=1, max_queue_wait=1.0, reserve=A, job_seconds_hint=0.5
+    )
+    assert scheduler.job_seconds(A) == 0.5
+    assert scheduler.job_seconds(bigger) == pytest.approx(0.5 * 4 * 2)

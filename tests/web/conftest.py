@@ -39,6 +39,11 @@ class ControlledEngine(Engine):
     def open_context(self) -> HashContext:
         return _ControlledContext(self)
 
+    def forget_start_up(self) -> None:
+        """Forget the batch a node times at start-up, so tests count only what requests caused."""
+        self.hashed = 0
+        self.started = threading.Semaphore(0)
+
 
 class _ControlledContext(HashContext):
     def __init__(self, engine: ControlledEngine) -> None:
@@ -94,6 +99,7 @@ async def make_app(engine: ControlledEngine) -> AsyncIterator[AppFactory]:
                 "queue_size": 4,
             }
             app = create_app(build_node(Settings(**{**defaults, **settings}), engine=engine))
+            engine.forget_start_up()
             await stack.enter_async_context(app.router.lifespan_context(app))
             return await stack.enter_async_context(AppClient(app))
 

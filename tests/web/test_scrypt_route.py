@@ -107,6 +107,44 @@ async def test_full_queue_is_a_503_with_retry_after_and_nothing_is_lost(make_app
         assert response.json() == {"output": reference(SMALL, data).hex()}
 
 
+async def test_a_job_that_could_not_start_in_time_is_refused_before_its_body_is_read(make_app, engine):
+    # One worker, held; by the start-up estimate a job takes it about 10 s, and jobs may wait 15:
+    # one more fits (a worker expected within 0.8 x 15 s), the next is refused when it arrives.
+    app = await make_app(workers=1, queue_size=10, max_queue_wait=15.0)
+    app.node.scheduler._hint = 10.0  # as if start-up had timed a slow engine
+    engine.gate.clear()
+    held = []
+    for i in range(2):
+        held.append(asyncio.create_task(app.post("/", json=request_body(SMALL, bytes([i])))))
+        while app.node.scheduler.in_flight + app.node.scheduler.depth <= i:
+            await asyncio.sleep(0.01)
+    reads = 0
+
+    async def receive() -> dict[str, object]:
+        nonlocal reads
+        reads += 1
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    answer: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        answer.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/", "raw_path": b"/", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")],
+        "client": ("127.0.0.1", 50001), "server": ("testserver", 80),
+    }  # fmt: skip
+    await asyncio.wait_for(app.app(scope, receive, send), 5)  # not its 15 s deadline
+    assert answer[0]["status"] == 503
+    assert b"within the maximum queue wait" in answer[1]["body"]  # type: ignore[operator]
+    assert reads == 0
+    assert app.node.scheduler.depth == 1
+    engine.gate.set()
+    assert [r.status_code for r in await asyncio.gather(*held)] == [200, 200]
+
+
 async def test_a_draining_node_refuses_new_hashes_with_503(app, engine):
     app.node.scheduler.begin_drain()
     assert_error(await app.post("/", json=request_body(SMALL, b"\x01")), 503, 201)

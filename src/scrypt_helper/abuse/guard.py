@@ -44,6 +44,9 @@ class Guard:
         self.denylist = tuple(denylist)
         self._observe = on_decision or (lambda rule, policy: None)
         self._items = {rule: RateLimitItemPerSecond(rule.attempts, rule.window) for rule in self.rules}
+        # Bans come only from ``ban`` rules: a node with none looks none up, and a request no rule
+        # counts then costs no trip to the store.
+        self._bans = any(rule.policy == "ban" for rule in self.rules)
         # Hashes each scrypt rule and key admitted that are neither computed nor refused yet. Only
         # requests in flight have an entry, so the table is bounded by the queue.
         self._in_flight: collections.Counter[Keyed] = collections.Counter()
@@ -66,7 +69,8 @@ class Guard:
             blocks = [*counted, *(self._keyed(client, "bad_key") if client.presents_key else ())]
             if client.unknown_key:
                 counted = blocks
-            self._refuse(await self._run(self._decide_request(client, blocks, counted)))
+            if self._bans or blocks or counted:
+                self._refuse(await self._run(self._decide_request(client, blocks, counted)))
         if client.unknown_key:
             raise errors.invalid_api_key()
 
@@ -100,7 +104,7 @@ class Guard:
         self, client: ClientIdentity, blocks: list[Keyed], counted: list[Keyed]
     ) -> Operation[Refusal | None]:
         async def decide(storage: Storage, limiter: RateLimiter) -> Refusal | None:
-            for prop, key in _ban_keys(client):
+            for prop, key in _ban_keys(client) if self._bans else ():
                 if (left := await _seconds_left(storage, f"ban:{prop}:{key}")) > 0:
                     return f"ban:{prop}", "ban", left
             if refused := await _blocked(storage, blocks):

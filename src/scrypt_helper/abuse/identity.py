@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -155,6 +156,7 @@ def forwarded_entries(header: str | Sequence[str] | None) -> list[str]:
     return [entry for line in lines if line.strip() for entry in line.split(",")]
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function; recent peers and proxies are parsed once
 def parse_ip(text: str | None) -> IPAddress | None:
     """The address in an entry: bare, with a port, in brackets, or IPv4-mapped; None if there is none.
 

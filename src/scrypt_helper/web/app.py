@@ -1,7 +1,8 @@
 """Assemble the ASGI app of a node: routers, error handlers, middleware and the workers' lifespan.
 
-This module only assembles. Routes live in ``scrypt``, ``dockerflow`` and ``prometheus``, what
-they share in ``dependencies``, error shapes in ``error_handlers``, and every middleware in
+This module only assembles. ``/`` is served by ``scrypt`` (a pure-ASGI endpoint, the node's hot
+path, innermost of the middleware); the other routes live in ``dockerflow`` and ``prometheus``,
+what they share in ``dependencies``, error shapes in ``error_handlers``, and every middleware in
 ``middleware/``, one pure-ASGI class per module.
 """
 
@@ -10,9 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from dockerflow.fastapi.middleware import RequestIdMiddleware
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.cors import CORSMiddleware
 
 from scrypt_helper import __version__
@@ -23,6 +25,10 @@ from scrypt_helper.web.middleware.faults import FaultMiddleware
 from scrypt_helper.web.middleware.request_metrics import RequestMetricsMiddleware
 from scrypt_helper.web.middleware.request_summary import RequestSummaryMiddleware
 from scrypt_helper.web.middleware.security_headers import SecurityHeadersMiddleware
+
+# The node reports through its own Prometheus metrics and logs; FastAPI's OpenTelemetry bridge
+# would otherwise look for a configured provider on every request.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 @asynccontextmanager
@@ -48,16 +54,19 @@ def create_app(node: Node) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
         exception_handlers=EXCEPTION_HANDLERS,
+        telemetry=NO_TELEMETRY,
     )
     app.state.node = node
-    app.include_router(scrypt.router)
     app.include_router(dockerflow.router)
     if node.settings.metrics_port is None:
         app.include_router(prometheus.router)
+    app.openapi = lambda: app.openapi_schema or _document(app)  # type: ignore[method-assign]
 
     # Each add_middleware wraps what is already there: the last added sees a request first.
-    # A request passes: request id, summary log, metrics, security headers, CORS, faults, then
-    # the router. A fault's 500 is made innermost, so that it goes out through all the others.
+    # A request passes: request id and summary log, metrics, security headers, CORS, faults, then
+    # the endpoint of ``/`` or the routers. A fault's 500 is made inside all the others, so that
+    # it goes out through them.
+    app.add_middleware(scrypt.ScryptEndpoint, node=node)
     app.add_middleware(FaultMiddleware)
     app.add_middleware(
         CORSMiddleware,
@@ -70,8 +79,13 @@ def create_app(node: Node) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=node.metrics)
     app.add_middleware(RequestSummaryMiddleware)
-    app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _document(app: FastAPI) -> dict[str, Any]:
+    """The routers' OpenAPI document, with ``/`` added; made once, on first request."""
+    app.openapi_schema = scrypt.describe(FastAPI.openapi(app))
+    return app.openapi_schema
 
 
 def create_metrics_app(node: Node) -> FastAPI:
@@ -79,7 +93,7 @@ def create_metrics_app(node: Node) -> FastAPI:
 
     Probes here never compete with the public port's clients for its connections.
     """
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, telemetry=NO_TELEMETRY)
     app.state.node = node
     app.include_router(prometheus.router)
     app.include_router(dockerflow.router)

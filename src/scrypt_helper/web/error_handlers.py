@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import Request, Response
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -14,9 +13,14 @@ NO_STORE = {"Cache-Control": "no-store"}
 ROUTABLE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
-def error_response(error: ApiError) -> JSONResponse:
+def error_response(error: ApiError) -> Response:
     """The JSON error body with its Retry-After, never cached."""
-    return JSONResponse(error.body(), status_code=error.status, headers={**error.headers(), **NO_STORE})
+    return Response(
+        error.encoded_body(),
+        status_code=error.status,
+        headers={**error.headers(), **NO_STORE},
+        media_type="application/json",
+    )
 
 
 async def api_error(request: Request, exc: Exception) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +21,7 @@ class RequestMetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -39,5 +41,18 @@ class RequestMetricsMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.request_duration.labels(route).observe(time.perf_counter() - started)
+            counter, duration = self._series(route, method, status)
+            counter.inc()
+            duration.observe(time.perf_counter() - started)
+
+    def _series(self, route: str, method: str, status: int) -> tuple[Any, Any]:
+        """The counter and histogram of these labels, looked up once (the labels are bounded)."""
+        key = (route, method, status)
+        series = self._cache.get(key)
+        if series is None:
+            series = (
+                self.metrics.requests.labels(route, method, str(status)),
+                self.metrics.request_duration.labels(route),
+            )
+            self._cache[key] = series
+        return series
