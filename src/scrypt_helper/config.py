@@ -124,6 +124,13 @@ class Settings(BaseSettings):
     max_queue_wait: float = Field(
         2.0, gt=0, description="Seconds a request may wait for a worker before it is answered 503."
     )
+    worker_niceness: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="CPU niceness of the hash workers, so that on cores they saturate the event loop "
+        "still answers health checks and refusals at once (0: the same priority as the event loop).",
+    )
     engine: str = Field("auto", description="Engine name, or auto for the fastest that passes its self-test.")
     lock_memory: bool = Field(
         False,

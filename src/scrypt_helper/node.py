@@ -53,6 +53,7 @@ def build_node(settings: Settings, engine: Engine | None = None) -> Node:
         on_batch=metrics.observe_batch,
         reserve=costliest,
         job_seconds_hint=job_seconds,
+        niceness=settings.worker_niceness,
     )
     metrics.watch(scheduler)
     store = LimitStore(

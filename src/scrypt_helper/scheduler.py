@@ -79,8 +79,8 @@ BatchObserver = Callable[[int, float], None]
 # A worker wipes its hash state once it has found no work for this long: soon after the load
 # stops, but not in the few milliseconds between a batch's answers and the next requests.
 IDLE_WIPE_SECONDS = 0.25
-# Workers run at a lower CPU priority than the event loop, so that on a machine whose cores
-# they saturate, health checks and refusals are still answered at once.
+# Workers run at a lower CPU priority than the event loop (by default), so that on a machine whose
+# cores they saturate, health checks and refusals are still answered at once.
 WORKER_NICENESS = 10
 # A job is admitted only if a worker is expected to start it within this share of max_queue_wait:
 # the estimate is an average, and the rest absorbs its error before the deadline would expire it.
@@ -94,10 +94,11 @@ def cost(params: ScryptParams) -> int:
     return params.romix_bytes * params.p
 
 
-def lower_priority() -> None:
+def lower_priority(niceness: int) -> None:
     """Raise this thread's niceness (Linux applies it per thread); elsewhere do nothing."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
+    if niceness:
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
 
 
 class Scheduler:
@@ -114,6 +115,7 @@ class Scheduler:
         idle_wipe_seconds: float = IDLE_WIPE_SECONDS,
         reserve: ScryptParams | None = None,
         job_seconds_hint: float | None = None,
+        niceness: int = WORKER_NICENESS,
     ) -> None:
         """``job_seconds_hint``: a worker's seconds per ``reserve`` job (timed at start-up), the
         estimate until batches have been measured; without it, waits count only measured work."""
@@ -132,6 +134,7 @@ class Scheduler:
         self._running = 0
         self._busy_workers = 0
         self._hint = job_seconds_hint
+        self.niceness = niceness
         self._job_seconds: dict[ScryptParams, float] = {}  # measured, per allowed parameter set
         self._queued_seconds = 0.0  # estimated work of the queued jobs, in one worker's seconds
         self._batch_ends: dict[int, float] = {}  # each busy worker's expected end of its batch
@@ -279,7 +282,7 @@ class Scheduler:
     def _work(self) -> None:
         ctx: HashContext | None = None
         dirty = False
-        lower_priority()
+        lower_priority(self.niceness)
         try:
             try:
                 ctx = self.engine.open_context()

@@ -17,6 +17,7 @@ from scrypt_helper.log import configure_logging
 from scrypt_helper.node import Node, build_node
 from scrypt_helper.web.app import create_app, create_metrics_app
 from scrypt_helper.web.connection_limits import guarded_protocol
+from scrypt_helper.web.door import Door
 
 logger = logging.getLogger("scrypt_helper.server")
 
@@ -60,7 +61,7 @@ def max_connections_per_client(settings: Settings) -> int | None:
     return None if proxies.hops or proxies.networks else settings.max_connections_per_client
 
 
-def uvicorn_config(app: object, settings: Settings, port: int) -> uvicorn.Config:
+def uvicorn_config(app: object, settings: Settings, port: int, door: Door | None = None) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -71,7 +72,7 @@ def uvicorn_config(app: object, settings: Settings, port: int) -> uvicorn.Config
         proxy_headers=False,
         timeout_keep_alive=5,
         http=guarded_protocol(
-            settings.read_timeout, settings.max_connections, max_connections_per_client(settings)
+            settings.read_timeout, settings.max_connections, max_connections_per_client(settings), door
         ),
         # No WebSocket routes: an upgrade would hand the socket to a protocol outside these limits.
         ws="none",
@@ -90,7 +91,8 @@ async def serve_node(settings: Settings, node: Node) -> None:
         )
         companions.append(metrics_server)
         tasks.append(metrics_server._serve())
-    server = DrainingServer(uvicorn_config(create_app(node), settings, settings.port), node, companions)
+    public = uvicorn_config(create_app(node), settings, settings.port, Door(node))
+    server = DrainingServer(public, node, companions)
     await asyncio.gather(server.serve(), *tasks)
 
 

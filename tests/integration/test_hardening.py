@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from scrypt_helper.launcher import free_port
 from scrypt_helper.wire import request_body
@@ -191,12 +192,16 @@ def test_the_node_never_writes_core_dumps():
     assert core.split()[4:6] == ["0", "0"]
 
 
-def test_hash_workers_run_below_the_event_loop_priority():
-    with local_node(engine="hashlib", allowed_params=allowed_json(SMALL), workers=2) as node:
-        pid = node.process.pid
-        nice = {
-            int(task.name): int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
-            for task in Path(f"/proc/{pid}/task").iterdir()
-        }
-    assert nice[pid] == 0  # the main thread runs the event loop
-    assert sorted(nice.values()).count(10) == 2  # one per hash worker
+def thread_niceness(pid: int) -> dict[int, int]:
+    return {
+        int(task.name): int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+        for task in Path(f"/proc/{pid}/task").iterdir()
+    }
+
+
+@pytest.mark.parametrize(("flags", "workers_nice"), [({}, 10), ({"worker_niceness": 3}, 3)])
+def test_hash_workers_run_below_the_event_loop_priority(flags: dict[str, int], workers_nice: int):
+    with local_node(engine="hashlib", allowed_params=allowed_json(SMALL), workers=2, **flags) as node:
+        nice = thread_niceness(node.process.pid)
+        assert nice[node.process.pid] == 0  # the main thread runs the event loop
+    assert sorted(nice.values()).count(workers_nice) == 2  # one per hash worker

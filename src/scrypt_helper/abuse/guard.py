@@ -17,6 +17,9 @@ from scrypt_helper.abuse.identity import ClientIdentity, IPNetwork
 from scrypt_helper.abuse.rules import Action, Rule
 from scrypt_helper.abuse.store import LimitStore, Operation, StoreUnavailable
 
+# Clients the door remembers as refused; beyond it the least recently refused go through the guard.
+MAX_PENALTIES = 10_000
+
 logger = logging.getLogger("scrypt_helper.abuse")
 # Called with (rule label, policy) for every request a rule refuses or reports.
 DecisionObserver = Callable[[str, str], None]
@@ -47,6 +50,11 @@ class Guard:
         # Bans come only from ``ban`` rules: a node with none looks none up, and a request no rule
         # counts then costs no trip to the store.
         self._bans = any(rule.policy == "ban" for rule in self.rules)
+        # The refusals this node gave, each until its block or ban ends: the door of ``/`` refuses
+        # a client's next hashes from here, with no store trip and no body read. Bounded, LRU.
+        self._penalties: collections.OrderedDict[ClientIdentity, tuple[float, str, str]] = (
+            collections.OrderedDict()
+        )
         # Hashes each scrypt rule and key admitted that are neither computed nor refused yet. Only
         # requests in flight have an entry, so the table is bounded by the queue.
         self._in_flight: collections.Counter[Keyed] = collections.Counter()
@@ -70,7 +78,7 @@ class Guard:
             if client.unknown_key:
                 counted = blocks
             if self._bans or blocks or counted:
-                self._refuse(await self._run(self._decide_request(client, blocks, counted)))
+                self._refuse(client, await self._run(self._decide_request(client, blocks, counted)))
         if client.unknown_key:
             raise errors.invalid_api_key()
 
@@ -93,7 +101,7 @@ class Guard:
             raise
         if refused is not None:
             attempt.forget()
-            self._refuse(refused)
+            self._refuse(client, refused)
         return attempt
 
     def _keyed(self, client: ClientIdentity, action: Action) -> list[Keyed]:
@@ -162,10 +170,28 @@ class Guard:
         except StoreUnavailable:
             raise errors.service_unavailable("rate-limit storage unavailable", 1) from None
 
-    def _refuse(self, refused: Refusal | None) -> None:
+    def penalty(self, client: ClientIdentity) -> float | None:
+        """Seconds left of a block or ban this node refused ``client`` for, counted as a refusal;
+        None when there is none in force. Synchronous: no store is asked."""
+        entry = self._penalties.get(client)
+        if entry is None:
+            return None
+        until, label, policy = entry
+        left = until - time.monotonic()
+        if left <= 0:
+            del self._penalties[client]
+            return None
+        self._observe(label, policy)
+        return left
+
+    def _refuse(self, client: ClientIdentity, refused: Refusal | None) -> None:
         if refused is not None:
             label, policy, seconds = refused
             self._observe(label, policy)
+            self._penalties[client] = (time.monotonic() + seconds, label, policy)
+            self._penalties.move_to_end(client)
+            if len(self._penalties) > MAX_PENALTIES:
+                self._penalties.popitem(last=False)
             raise errors.too_many_requests(seconds)
 
     @staticmethod

@@ -119,6 +119,37 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def process_tree(pid: int) -> set[int]:
+    """A process and its live descendants (a server with worker processes)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rpartition(")")[2].split()[1])
+        except OSError:  # it exited meanwhile
+            continue
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = {child for child, ppid in parents.items() if ppid == parent} - tree
+        tree |= children
+        frontier.extend(children)
+    return tree
+
+
+def tree_cpu_seconds(pid: int, *, main_threads: bool = False) -> float:
+    """CPU time of a process and its live descendants; with ``main_threads``, of their main threads
+    only: a node's event loops without its hash workers."""
+    total = 0.0
+    for member in process_tree(pid):
+        path = f"/proc/{member}/task/{member}/stat" if main_threads else f"/proc/{member}/stat"
+        try:
+            fields = Path(path).read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 @dataclass(frozen=True, slots=True)
 class TenthsResult:
     """Answers by status (0: a dropped connection); at the start and at each further tenth of the

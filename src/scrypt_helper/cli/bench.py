@@ -30,11 +30,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "scenario",
         nargs="?",
-        choices=["service", "abuse", "limits", "parser"],
+        choices=["service", "abuse", "limits", "parser", "overload"],
         default="service",
         help="service: engine and HTTP throughput (default); abuse: refusals under a flood, ban propagation; "
         "limits: memory and request rate under requests from a million distinct addresses; "
-        "parser: hostile bodies' parse cost, health checks while 20 are in flight",
+        "parser: hostile bodies' parse cost, health checks while 20 are in flight; "
+        "overload: goodput under open-loop overload, refusals against a bare app, a paced flood beside "
+        "an honest client, each figure beside its criterion",
     )
     parser.add_argument(
         "--engine",
@@ -57,6 +59,14 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tracked-keys", type=int, help="limits: the node's cap (default: its default)")
     parser.add_argument(
         "--redis-down", action="store_true", help="limits: configure an unreachable Redis (the fall-back)"
+    )
+    parser.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        metavar="FLAGS",
+        help="overload: serve flags of a node to measure, as name=value pairs separated by commas "
+        "(e.g. processes=2,workers=1); repeat to compare nodes in one run (default: --workers)",
     )
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for the JSON report")
 
@@ -92,6 +102,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from scrypt_helper.bench.parser import run_parser_bench
 
         write_report(run_parser_bench(args), args.out, "bench-parser")
+        return 0
+    if args.scenario == "overload":
+        from scrypt_helper.bench.overload import run_overload_bench
+
+        engine = select_engine(names[0])
+        report = run_overload_bench(params, engine.name, args)
+        write_report(report, args.out, f"bench-overload-{engine.name}{suffix}")
         return 0
     if args.scenario == "abuse":
         from scrypt_helper.bench.abuse import run_abuse_bench

@@ -7,6 +7,7 @@ as its request line shows it is not a health check, so load balancers and probes
 get through. Where the node trusts no proxy, one client (an address, an IPv6 /64) holds
 at most ``max_per_client`` connections: its next ones get the 503 at once, and beyond twice
 that many they are reset unanswered. Each response leaves in one write (``whole_responses``).
+A refusal of ``/`` that its headers decide is answered here, below ASGI (``door``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from scrypt_helper import errors
+from scrypt_helper.web.door import Door
 from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
 from scrypt_helper.web.whole_responses import WholeResponseTransport
 
@@ -64,12 +66,13 @@ def client_key(host: str) -> str:
 
 
 def guarded_protocol(
-    read_timeout: float, max_connections: int, max_per_client: int | None = None
+    read_timeout: float, max_connections: int, max_per_client: int | None = None, door: Door | None = None
 ) -> type[HttpToolsProtocol]:
     """An HttpToolsProtocol subclass enforcing these limits (uvicorn builds one per connection).
 
     ``max_per_client`` is None where the socket peers are trusted proxies: cutting one off
     would cut off every client behind it, so the proxy's own per-client limit does that job.
+    ``door`` may answer a request from its headers (``web.door``); its body is then dropped unread.
     """
     admitted: set[HttpToolsProtocol] = set()  # the connections within max_connections
     per_client: Counter[str] = Counter()  # open connections of each client (max_per_client only)
@@ -78,6 +81,7 @@ def guarded_protocol(
         _deadline: asyncio.TimerHandle | None = None
         _client_key: str | None = None
         _refused = False
+        _answered = False  # this request was answered by the door; its body is being dropped
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
             super().connection_made(WholeResponseTransport(transport, self.loop))  # type: ignore[arg-type]
@@ -112,17 +116,40 @@ def guarded_protocol(
                 super().on_header(name, value)
 
         def on_headers_complete(self) -> None:
-            if self._may_proceed():
-                super().on_headers_complete()
+            if not self._may_proceed():
+                return
+            if door is not None and self._door_answers():
+                return
+            super().on_headers_complete()
 
         def on_body(self, body: bytes) -> None:
-            if not self._refused:
+            if not self._refused and not self._answered:
                 super().on_body(body)
 
         def on_message_complete(self) -> None:
-            if not self._refused:
-                self._disarm()
-                super().on_message_complete()
+            if self._refused:
+                return
+            self._disarm()
+            if self._answered:
+                self._answered = False
+                self.on_response_complete()  # keep-alive timer, the next request
+                return
+            super().on_message_complete()
+
+        def _door_answers(self) -> bool:
+            """Let the door refuse the request now, if no earlier answer is still on its way
+            (pipelined answers keep their order) and the client keeps the connection."""
+            if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
+                return False
+            if self.parser.get_http_version() != "1.1" or not self.parser.should_keep_alive():
+                return False
+            peer = self.client[0] if self.client else None
+            answer = door.refusal(self.parser.get_method(), self.url, self.headers, peer)  # type: ignore[union-attr]
+            if answer is None:
+                return False
+            self._answered = True
+            self.transport.write(answer)
+            return True
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()

@@ -59,6 +59,10 @@ class RequestHeaders:
     origin: bytes | None = None
     api_key: bytes | None = None
     forwarded_for: list[str] = field(default_factory=list)  # every line, in order
+    # For the summary line of a request the door answers itself:
+    request_id: bytes | None = None
+    user_agent: bytes | None = None
+    accept_language: bytes | None = None
 
     @classmethod
     def read(cls, raw: Sequence[tuple[bytes, bytes]]) -> RequestHeaders:
@@ -74,6 +78,12 @@ class RequestHeaders:
                 found.forwarded_for.append(value.decode("latin-1"))
             elif name == API_KEY:
                 found.api_key = value
+            elif name == b"x-request-id":
+                found.request_id = value
+            elif name == b"user-agent":
+                found.user_agent = value
+            elif name == b"accept-language":
+                found.accept_language = value
         return found
 
 

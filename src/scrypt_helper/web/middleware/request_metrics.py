@@ -20,8 +20,7 @@ class RequestMetricsMiddleware:
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
-        self.metrics = metrics
-        self._cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.series = RequestSeries(metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,12 +40,17 @@ class RequestMetricsMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
-            counter, duration = self._series(route, method, status)
-            counter.inc()
-            duration.observe(time.perf_counter() - started)
+            self.series.record(route, method, status, time.perf_counter() - started)
 
-    def _series(self, route: str, method: str, status: int) -> tuple[Any, Any]:
-        """The counter and histogram of these labels, looked up once (the labels are bounded)."""
+
+class RequestSeries:
+    """``Metrics.requests`` and ``request_duration``, each label set looked up once (they are bounded)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
         series = self._cache.get(key)
         if series is None:
@@ -55,4 +59,5 @@ class RequestMetricsMiddleware:
                 self.metrics.request_duration.labels(route),
             )
             self._cache[key] = series
-        return series
+        series[0].inc()
+        series[1].observe(seconds)

@@ -55,18 +55,44 @@ class RequestSummaryMiddleware:
         try:
             await self.app(scope, receive, note_status)
         finally:
-            if self.logger.isEnabledFor(logging.INFO):
-                fields: dict[str, Any] = {
-                    "agent": agent or "",
-                    "path": scope["path"],
-                    "method": scope["method"],
-                    "code": status,
-                    "lang": lang,
-                    "t": int((time.perf_counter() - started) * 1000),
-                    "rid": rid,
-                }
-                state = scope.get("state") or {}
-                for name in SUMMARY_STATE_FIELDS:
-                    if name in state:
-                        fields[name] = state[name]
-                self.logger.info("", extra=fields)
+            log_summary(
+                self.logger,
+                agent=agent,
+                path=scope["path"],
+                method=scope["method"],
+                code=status,
+                lang=lang,
+                seconds=time.perf_counter() - started,
+                rid=rid,
+                state=scope.get("state") or {},
+            )
+
+
+def log_summary(
+    logger: logging.Logger,
+    *,
+    agent: str | None,
+    path: str,
+    method: str,
+    code: int,
+    lang: str | None,
+    seconds: float,
+    rid: str,
+    state: dict[str, Any],
+) -> None:
+    """Write one ``request.summary`` line (also for requests answered below ASGI, by the door)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    fields: dict[str, Any] = {
+        "agent": agent or "",
+        "path": path,
+        "method": method,
+        "code": code,
+        "lang": lang,
+        "t": int(seconds * 1000),
+        "rid": rid,
+    }
+    for name in SUMMARY_STATE_FIELDS:
+        if name in state:
+            fields[name] = state[name]
+    logger.info("", extra=fields)

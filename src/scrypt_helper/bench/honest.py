@@ -1,0 +1,112 @@
+"""A flood of refused requests at a fixed rate beside an honest client.
+
+The node trusts one proxy hop and keeps its built-in rules. The flood is open loop and paced at a
+fixed rate (a flood at the generator's top speed would measure the generator, and would hide CPU
+that cheaper refusals free), each request from a fresh random IPv6 address in its own /56, with a
+body whose ``N`` is not allowed: no rate limit can stop such a flood, so every request takes the
+whole refusal path (identify, the limit checks, read the body, parse) and is answered 400. Beside
+it, a few honest clients hash in a closed loop, each request from another address, while
+``__lbheartbeat__`` is asked every 20 ms; both first without the flood, then under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from scrypt_helper.bench.abuse import normal_users
+from scrypt_helper.bench.flood import read_answer, tree_cpu_seconds
+from scrypt_helper.bench.http import LoadFigure, closed_loop, percentile
+from scrypt_helper.bench.openloop import OpenLoop, OpenLoopResult, RequestMaker, Schedule
+from scrypt_helper.bench.refusals import check_round
+from scrypt_helper.engines import ScryptParams
+from scrypt_helper.launcher import LocalServer
+from scrypt_helper.wire import request_body
+
+FLOOD_RATE = 2000.0
+HONEST_CLIENTS = 4
+BEAT_INTERVAL = 0.02
+LEAD_SECONDS = 0.5  # the flood runs this long before the honest client starts, and after it ends
+
+
+def flood_requests(host: str, port: int, params: ScryptParams) -> RequestMaker:
+    """Bodies refused 400 (``N`` not allowed), each from a fresh address behind the trusted proxy."""
+    body = json.dumps({**request_body(params, bytes(32)), "N": params.n * 2}).encode()
+    return RequestMaker(host, port, body, fresh_address=True)
+
+
+async def heartbeats(host: str, port: int, seconds: float) -> list[float]:
+    """``GET /__lbheartbeat__`` every BEAT_INTERVAL on one keep-alive connection: latencies in ms."""
+    request = f"GET /__lbheartbeat__ HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    reader, writer = await asyncio.open_connection(host, port)
+    latencies = []
+    stop_at = time.perf_counter() + seconds
+    try:
+        while time.perf_counter() < stop_at:
+            began = time.perf_counter()
+            writer.write(request)
+            answer = await read_answer(reader)
+            if answer.status != 200:
+                raise RuntimeError(f"__lbheartbeat__ answered {answer.status}")
+            latencies.append((time.perf_counter() - began) * 1000)
+            await asyncio.sleep(BEAT_INTERVAL)
+    finally:
+        writer.close()
+    return latencies
+
+
+async def honest_client(node: LocalServer, params: ScryptParams, seconds: float) -> dict[str, Any]:
+    """The honest clients' figures and the heartbeat's, measured together, and the cores the node's
+    event loops used meanwhile (near 1 per process: the flood saturates them)."""
+    assert node.process is not None
+    cpu_before, started = tree_cpu_seconds(node.process.pid, main_threads=True), time.perf_counter()
+    load: LoadFigure
+    load, beats = await asyncio.gather(
+        closed_loop(node.url, params, HONEST_CLIENTS, seconds, headers=normal_users()),
+        heartbeats(node.host, node.port, seconds),
+    )
+    loop_cpu = tree_cpu_seconds(node.process.pid, main_threads=True) - cpu_before
+    return {
+        **load.summary(),
+        "heartbeats": len(beats),
+        "heartbeat_p50_ms": round(percentile(beats, 50), 2),
+        "heartbeat_p99_ms": round(percentile(beats, 99), 2),
+        "node_loop_cores": round(loop_cpu / (time.perf_counter() - started), 2),
+    }
+
+
+def flood_summary(result: OpenLoopResult) -> dict[str, Any]:
+    return {
+        "target_per_second": FLOOD_RATE,
+        "sent_per_second": round(result.sent_per_second, 1),
+        "answered_per_second": round(sum(result.statuses.values()) / result.seconds, 1),
+        "statuses": {str(status): count for status, count in sorted(result.statuses.items())},
+        "late_sends": result.late,
+        "max_lag_ms": round(result.max_lag_ms, 1),
+        "unsent": result.unsent,
+        "unanswered": result.unanswered,
+        "connections": result.connections,
+        "generator_cores": round(result.cores, 2),
+    }
+
+
+def measure_flood(
+    params: ScryptParams, allowed: str, seconds: float, flags: dict[str, object]
+) -> dict[str, Any]:
+    """The honest client alone, then beside the paced flood, on one node with the built-in rules."""
+    defaults = {"allowed_params": allowed, "trusted_proxies": "1", "max_connections": 4096}
+    with LocalServer(**{**defaults, **flags}) as node:
+        alone = asyncio.run(honest_client(node, params, seconds))
+        schedule = Schedule(FLOOD_RATE, seconds + 2 * LEAD_SECONDS, kind="paced")
+        flood = OpenLoop(flood_requests(node.host, node.port, params), schedule, grace=5, warm=64).start()
+        flood.wait_started()
+        time.sleep(LEAD_SECONDS)
+        during = asyncio.run(honest_client(node, params, seconds))
+        result = flood.result()
+    # Any answer but the 400 claimed makes the flood another one; a node that falls behind shows as
+    # failed connections (0), arrivals it left unanswered or no connection could be had for: figures.
+    answered = {status: count for status, count in result.statuses.items() if status != 0}
+    check_round("flood", answered, 400)
+    return {"alone": alone, "during_flood": during, "flood": flood_summary(result)}

@@ -1,0 +1,143 @@
+"""The door: refusals of ``POST /`` decided from the headers, answered below ASGI as the endpoint would."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import uvicorn
+from uvicorn.server import ServerState
+
+from scrypt_helper.web.connection_limits import guarded_protocol
+from scrypt_helper.web.door import Door
+from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
+from scrypt_helper.wire import request_body
+from tests.conftest import SMALL, assert_error
+from tests.unit.test_whole_responses import RecordingTransport
+from tests.web.conftest import PEER
+
+BODY = json.dumps(request_body(SMALL, b"\x01")).encode()
+
+
+def post(headers: dict[str, str] | None = None, body: bytes = BODY) -> bytes:
+    lines = [
+        "POST / HTTP/1.1",
+        "Host: node",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+    ]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def parse(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    head, body = raw.split(b"\r\n\r\n", 1)
+    status_line, *header_lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+def raw_headers(request: bytes) -> list[tuple[bytes, bytes]]:
+    head = request.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+    return [(name.lower(), value) for name, value in (line.split(b": ", 1) for line in head)]
+
+
+async def hold_the_worker(app, engine) -> asyncio.Task[Any]:
+    engine.gate.clear()
+    held = asyncio.create_task(app.post("/", json=request_body(SMALL, b"\x02")))
+    assert await asyncio.to_thread(engine.started.acquire, True, 5)
+    return held
+
+
+async def test_a_full_queue_is_refused_from_the_headers_as_the_endpoint_refuses_it(make_app, engine, caplog):
+    caplog.set_level(logging.INFO, logger="request.summary")
+    app = await make_app(queue_size=0)
+    held = await hold_the_worker(app, engine)
+    door = Door(app.node)
+    request = post({"X-Request-Id": "at-the-door"})
+    answer = door.refusal(b"POST", b"/", raw_headers(request), PEER[0])
+    assert answer is not None
+    status, headers, body = parse(answer)
+    endpoint = await app.post("/", json=request_body(SMALL, b"\x01"))
+    assert_error(endpoint, 503, 201)
+    assert status == 503
+    assert body == endpoint.content
+    assert headers["retry-after"] == endpoint.headers["retry-after"]
+    assert int(headers["content-length"]) == len(body)
+    for name, value in SECURITY_HEADERS.items():
+        assert headers[name.lower()] == value
+    (summary,) = [r for r in caplog.records if r.name == "request.summary" and r.rid == "at-the-door"]
+    assert (summary.code, summary.errno, summary.reason, summary.path) == (503, 201, "queue_full", "/")
+    metrics = (await app.get("/metrics")).text
+    assert 'scrypt_helper_requests_total{method="POST",route="/",status="503"} 2.0' in metrics
+    assert 'scrypt_helper_rejections_total{reason="queue_full"} 2.0' in metrics
+    engine.gate.set()
+    await held
+
+
+async def test_a_client_under_a_block_is_refused_from_memory(make_app):
+    app = await make_app(rules="request : ip : 1 : 60s : 30s : block")
+    door = Door(app.node)
+    request = raw_headers(post())
+    assert door.refusal(b"POST", b"/", request, PEER[0]) is None  # not refused yet: serve it
+    assert (await app.post("/", json=request_body(SMALL, b"\x01"))).status_code == 200
+    assert_error(await app.post("/", json=request_body(SMALL, b"\x01")), 429, 114)
+    answer = door.refusal(b"POST", b"/", request, PEER[0])
+    assert answer is not None
+    status, headers, body = parse(answer)
+    assert (status, json.loads(body)["errno"]) == (429, 114)
+    assert 1 <= int(headers["retry-after"]) <= 30
+    # Another address is not this client.
+    assert door.refusal(b"POST", b"/", request, "127.0.0.9") is None
+    metrics = (await app.get("/metrics")).text
+    assert 'scrypt_helper_abuse_decisions_total{policy="block",rule="request:ip:1/60s:block"} 2.0' in metrics
+
+
+async def test_the_door_steps_aside_where_it_cannot_answer_as_the_endpoint(make_app, engine):
+    app = await make_app(queue_size=0)
+    door = Door(app.node)
+    assert door.refusal(b"POST", b"/", raw_headers(post()), PEER[0]) is None  # a worker is free
+    held = await hold_the_worker(app, engine)
+    assert door.refusal(b"POST", b"/", raw_headers(post()), PEER[0]) is not None
+    browser = raw_headers(post({"Origin": "https://a.example"}))
+    assert door.refusal(b"POST", b"/", browser, PEER[0]) is None  # its answer needs CORS headers
+    assert door.refusal(b"GET", b"/", raw_headers(post()), PEER[0]) is None
+    assert door.refusal(b"POST", b"/other", raw_headers(post()), PEER[0]) is None
+    engine.gate.set()
+    await held
+
+
+async def test_the_connection_lives_on_after_an_answer_from_the_door(make_app, engine):
+    app = await make_app(queue_size=0)
+    held = await hold_the_worker(app, engine)
+    config = uvicorn.Config(
+        app.app, log_config=None, access_log=False, server_header=False, date_header=False
+    )
+    config.load()
+    protocol_class = guarded_protocol(read_timeout=5, max_connections=10, door=Door(app.node))
+    protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+    transport = RecordingTransport()
+    protocol.connection_made(transport)
+    request = post()
+    head, body = request.split(b"\r\n\r\n")
+    protocol.data_received(head + b"\r\n\r\n")  # the body has not come yet: answered all the same
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(transport.writes) == 1
+    assert parse(transport.writes[0])[0] == 503
+    protocol.data_received(body)  # dropped unread
+    engine.gate.set()
+    await held
+    while app.node.scheduler.in_flight:
+        await asyncio.sleep(0.01)
+    transport.writes.clear()
+    protocol.data_received(post(body=b"{}"))  # the next request on the connection reaches the app
+    for _ in range(200):
+        await asyncio.sleep(0.005)
+        if transport.writes:
+            break
+    status, _, answer = parse(transport.writes[0])
+    assert (status, json.loads(answer)["errno"]) == (400, 108)
+    protocol.connection_lost(None)
