@@ -71,6 +71,7 @@ class _Item:
     future: asyncio.Future[HashResult]
     loop: asyncio.AbstractEventLoop
     seconds: float = 0.0  # its estimated share of a worker's time, counted while it is queued
+    predicted: float = 0.0  # the wait foreseen for it when it was admitted, before correction
     enqueued: float = field(default_factory=time.monotonic)
     state: _State = _State.QUEUED
 
@@ -85,8 +86,13 @@ WORKER_NICENESS = 10
 # A job is admitted only if a worker is expected to start it within this share of max_queue_wait:
 # the estimate is an average, and the rest absorbs its error before the deadline would expire it.
 ADMISSION_MARGIN = 0.8
-# Weight of the newest batch in each parameter set's seconds-per-job average.
+# Weight of the newest batch in each parameter set's seconds-per-job average, and of the newest
+# job in the correction of foreseen waits by real ones (within MIN/MAX_CALIBRATION, from waits of
+# at least CALIBRATION_FLOOR x max_queue_wait).
 SMOOTHING = 0.2
+MIN_CALIBRATION = 0.5
+MAX_CALIBRATION = 4.0
+CALIBRATION_FLOOR = 0.1
 
 
 def cost(params: ScryptParams) -> int:
@@ -138,6 +144,7 @@ class Scheduler:
         self._job_seconds: dict[ScryptParams, float] = {}  # measured, per allowed parameter set
         self._queued_seconds = 0.0  # estimated work of the queued jobs, in one worker's seconds
         self._batch_ends: dict[int, float] = {}  # each busy worker's expected end of its batch
+        self._calibration = 1.0  # real waits over foreseen ones, recently
         self._closing = False
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -230,7 +237,7 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         item = _Item(params=params, data=data, future=loop.create_future(), loop=loop)
         with self._cond:
-            self._check_admission()
+            item.predicted = self._check_admission()
             item.seconds = self.job_seconds(params)
             self._queued_seconds += item.seconds
             self._queue.append(item)
@@ -242,20 +249,38 @@ class Scheduler:
             timer.cancel()
             self._withdraw(item)
 
-    def _check_admission(self) -> None:
+    def _check_admission(self) -> float:
+        """Raise to refuse a job now; else return the wait foreseen for it, before correction."""
         if self._closing:
             raise Draining("the node is shutting down")
         if len(self._queue) >= self.queue_size + self.workers - self._busy_workers:
             raise QueueFull("all workers are busy and the queue is full")
-        if self._expected_wait() > ADMISSION_MARGIN * self.max_queue_wait:
+        foreseen = self._foreseen_wait()
+        if foreseen * self._calibration > ADMISSION_MARGIN * self.max_queue_wait:
             raise QueueFull("no worker would be free within the maximum queue wait")
+        return foreseen
 
     def _expected_wait(self) -> float:
+        return self._foreseen_wait() * self._calibration
+
+    def _foreseen_wait(self) -> float:
+        """The work ahead of a job queued now, per worker, by the measured seconds per job."""
         if len(self._queue) < self.workers - self._busy_workers:
             return 0.0  # a worker is free for it
         now = time.monotonic()
         running = sum(max(0.0, end - now) for end in self._batch_ends.values())
         return (self._queued_seconds + running) / self.workers
+
+    def _calibrate(self, item: _Item, waited: float) -> None:
+        """Fold a starting job's real wait against the one foreseen into the estimate's correction.
+
+        The per-job times miss what lies between batches and how the machine's load shifts; the
+        ratio of real to foreseen waits corrects for both. Only waits long enough to measure count.
+        """
+        if item.predicted < CALIBRATION_FLOOR * self.max_queue_wait:
+            return
+        ratio = min(max(waited / item.predicted, MIN_CALIBRATION), MAX_CALIBRATION)
+        self._calibration += SMOOTHING * (ratio - self._calibration)
 
     def _dequeue(self, item: _Item) -> None:
         self._queue.remove(item)
@@ -332,8 +357,10 @@ class Scheduler:
                         batch.append(item)
                         if len(batch) == lanes:
                             break
+            now = time.monotonic()
             for item in batch:
                 self._dequeue(item)
+                self._calibrate(item, now - item.enqueued)
                 item.state = _State.RUNNING
             self._running += len(batch)
             self._busy_workers += 1

@@ -302,3 +302,37 @@ def test_other_parameters_are_estimated_from_their_cost_until_measured():
     )
     assert scheduler.job_seconds(A) == 0.5
     assert scheduler.job_seconds(bigger) == pytest.approx(0.5 * 4 * 2)
+
+
+class SleepingEngine(GatedEngine):
+    """Each batch takes ``seconds`` of wall time."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.gate.set()
+        self.seconds = seconds
+
+    def open_context(self) -> HashContext:
+        context = super().open_context()
+        inner = context.hash_batch
+
+        def slow(params: ScryptParams, inputs: Sequence[bytes]) -> list[bytes]:
+            time.sleep(self.seconds)
+            return inner(params, inputs)
+
+        context.hash_batch = slow  # type: ignore[method-assign]
+        return context
+
+
+async def test_real_waits_correct_the_foreseen_ones():
+    # The start-up estimate says 0.05 s a job; each really takes 0.1 s. The jobs that started
+    # later than foreseen correct every later estimate, and so the admissions.
+    scheduler = Scheduler(
+        SleepingEngine(0.1), workers=1, queue_size=50, max_queue_wait=2.0, reserve=A, job_seconds_hint=0.05
+    )
+    scheduler.start()
+    jobs = [asyncio.ensure_future(scheduler.submit(A, bytes([i]))) for i in range(12)]
+    await asyncio.gather(*jobs)
+    assert scheduler._calibration > 1.3  # jobs waited about twice as long as foreseen
+    assert scheduler.expected_wait() == pytest.approx(scheduler._foreseen_wait() * scheduler._calibration)
+    assert scheduler.close(timeout=5)
