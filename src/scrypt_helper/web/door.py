@@ -18,6 +18,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from scrypt_helper import errors
 from scrypt_helper.errors import ApiError
@@ -55,6 +56,7 @@ class Door:
         self.series = RequestSeries(node.metrics)
         self.logger = logging.getLogger("request.summary")
         self._unavailable: dict[str, bytes] = {}  # one pre-serialised 503 per reason
+        self._rejection_counters: dict[str, Any] = {}
 
     def refusal(
         self, method: bytes, url: bytes, raw_headers: Sequence[tuple[bytes, bytes]], peer: str | None
@@ -78,7 +80,7 @@ class Door:
                 node.scheduler.check_admission()
                 return None
             except Rejected as exc:
-                node.metrics.rejections.labels(exc.reason).inc()
+                self._rejections(exc.reason).inc()
                 state["reason"] = exc.reason
                 error = errors.service_unavailable(str(exc), node.scheduler.retry_after)
                 answer = self._unavailable.get(error.message) or self._remember(error)
@@ -97,6 +99,12 @@ class Door:
             state=state,
         )
         return answer
+
+    def _rejections(self, reason: str) -> Any:
+        counter = self._rejection_counters.get(reason)
+        if counter is None:  # the reasons are a handful of labels
+            counter = self._rejection_counters[reason] = self.node.metrics.rejections.labels(reason)
+        return counter
 
     def _remember(self, error: ApiError) -> bytes:
         answer = encode_response(error)
