@@ -244,3 +244,21 @@ def test_node_variants_are_serve_flags():
     assert (default.flags, default.processes, default.max_queue_wait) == ({}, 1, 2.0)
     with pytest.raises(ValueError, match="name=value"):
         parse_variant("processes")
+
+
+def test_overload_plots_are_drawn_for_every_node(tmp_path):
+    from scrypt_helper.bench.plots import draw_overload_plots
+
+    def variant(label: str) -> dict[str, object]:
+        side = {"ok_per_second": 20.0, "p99_ms": 300.0, "heartbeat_p99_ms": 7.0}
+        return {
+            "label": label,
+            "open_loop": [{"multiple": m, "goodput_pct": 100.0 - m} for m in (2, 5, 20)],
+            "flood": {"alone": side, "during_flood": side, "flood": {"target_per_second": 2000.0}},
+        }
+
+    report = {"engine": "native", "cores": 2, "variants": [variant("processes=1"), variant("processes=2")]}
+    paths = draw_overload_plots(report, tmp_path, "bench-overload")
+    assert [path.name for path in paths] == ["bench-overload-goodput.png", "bench-overload-flood.png"]
+    for path in paths:
+        assert path.read_bytes().startswith(b"\x89PNG")

@@ -45,3 +45,54 @@ def _integer_ticks(ax: plt.Axes, clients: list[int]) -> None:
     ax.minorticks_off()
     ax.set_ylim(bottom=0)
     ax.legend()
+
+
+def draw_overload_plots(report: dict[str, Any], out: Path, stem: str) -> list[Path]:
+    """Goodput against offered load, and an honest client beside a flood, for each node measured."""
+    variants = report["variants"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for variant in variants:
+        levels = variant["open_loop"]
+        multiples = [1.0] + [level["multiple"] for level in levels]
+        goodput = [100.0] + [level["goodput_pct"] for level in levels]
+        ax.plot(multiples, goodput, marker="o", label=variant["label"])
+    ax.axhline(100, color="grey", linestyle="--", label="closed-loop capacity")
+    ax.set(
+        xscale="log",
+        xlabel="offered load (x capacity, open loop)",
+        ylabel="goodput (% of capacity)",
+        ylim=(0, 110),
+        title=f"Goodput under overload: {report['engine']}, {report['cores']} cores",
+    )
+    ax.set_xticks([1, 2, 5, 20], ["1", "2", "5", "20"])
+    ax.minorticks_off()
+    ax.legend()
+    goodput_path = out / f"{stem}-goodput.png"
+    fig.savefig(goodput_path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, axes = plt.subplots(1, 3, figsize=(11, 4))
+    labels = [variant["label"] for variant in variants]
+    for ax, (key, title) in zip(
+        axes,
+        (
+            ("ok_per_second", "honest answers/s"),
+            ("p99_ms", "honest p99 (ms)"),
+            ("heartbeat_p99_ms", "__lbheartbeat__ p99 (ms)"),
+        ),
+        strict=True,
+    ):
+        positions = range(len(variants))
+        alone = [variant["flood"]["alone"][key] for variant in variants]
+        flooded = [variant["flood"]["during_flood"][key] for variant in variants]
+        ax.bar([p - 0.2 for p in positions], alone, width=0.4, label="alone")
+        ax.bar([p + 0.2 for p in positions], flooded, width=0.4, label="beside the flood")
+        ax.set_xticks(list(positions), labels)
+        ax.set_title(title)
+    axes[0].legend()
+    rate = variants[0]["flood"]["flood"]["target_per_second"]
+    fig.suptitle(f"An honest client beside a flood of refusals ({rate:,.0f}/s asked)")
+    flood_path = out / f"{stem}-flood.png"
+    fig.savefig(flood_path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return [goodput_path, flood_path]

@@ -108,7 +108,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         engine = select_engine(names[0])
         report = run_overload_bench(params, engine.name, args)
-        write_report(report, args.out, f"bench-overload-{engine.name}{suffix}")
+        stem = f"bench-overload-{engine.name}{suffix}"
+        write_report(report, args.out, stem)
+        from scrypt_helper.bench.plots import draw_overload_plots
+
+        for path in draw_overload_plots(report, args.out, stem):
+            print(f"wrote {path}")
         return 0
     if args.scenario == "abuse":
         from scrypt_helper.bench.abuse import run_abuse_bench
