@@ -11,12 +11,12 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from scrypt_helper.web.connection_limits import guarded_protocol
-from scrypt_helper.web.door import Door
+from scrypt_helper.web.door import Door, Pending
 from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
 from scrypt_helper.wire import request_body
 from tests.conftest import SMALL, assert_error
 from tests.unit.test_whole_responses import RecordingTransport
-from tests.web.conftest import PEER
+from tests.web.conftest import PEER, reference
 
 BODY = json.dumps(request_body(SMALL, b"\x01")).encode()
 
@@ -81,7 +81,7 @@ async def test_a_client_under_a_block_is_refused_from_memory(make_app):
     app = await make_app(rules="request : ip : 1 : 60s : 30s : block")
     door = Door(app.node)
     request = raw_headers(post())
-    assert door.refusal(b"POST", b"/", request, PEER[0]) is None  # not refused yet: serve it
+    assert isinstance(door.refusal(b"POST", b"/", request, PEER[0]), Pending)  # not refused yet
     assert (await app.post("/", json=request_body(SMALL, b"\x01"))).status_code == 200
     assert_error(await app.post("/", json=request_body(SMALL, b"\x01")), 429, 114)
     answer = door.refusal(b"POST", b"/", request, PEER[0])
@@ -90,7 +90,7 @@ async def test_a_client_under_a_block_is_refused_from_memory(make_app):
     assert (status, json.loads(body)["errno"]) == (429, 114)
     assert 1 <= int(headers["retry-after"]) <= 30
     # Another address is not this client.
-    assert door.refusal(b"POST", b"/", request, "127.0.0.9") is None
+    assert isinstance(door.refusal(b"POST", b"/", request, "127.0.0.9"), Pending)
     metrics = (await app.get("/metrics")).text
     assert 'scrypt_helper_abuse_decisions_total{policy="block",rule="request:ip:1/60s:block"} 2.0' in metrics
 
@@ -98,11 +98,15 @@ async def test_a_client_under_a_block_is_refused_from_memory(make_app):
 async def test_the_door_steps_aside_where_it_cannot_answer_as_the_endpoint(make_app, engine):
     app = await make_app(queue_size=0)
     door = Door(app.node)
-    assert door.refusal(b"POST", b"/", raw_headers(post()), PEER[0]) is None  # a worker is free
+    pending = door.refusal(b"POST", b"/", raw_headers(post()), PEER[0])  # a worker is free
+    assert isinstance(pending, Pending)
+    assert door.judge_body(pending, BODY) is None  # a valid request: on to the endpoint
     held = await hold_the_worker(app, engine)
-    assert door.refusal(b"POST", b"/", raw_headers(post()), PEER[0]) is not None
+    assert isinstance(door.refusal(b"POST", b"/", raw_headers(post()), PEER[0]), bytes)
     browser = raw_headers(post({"Origin": "https://a.example"}))
     assert door.refusal(b"POST", b"/", browser, PEER[0]) is None  # its answer needs CORS headers
+    keyed = raw_headers(post({"X-API-Key": "0123456789abcdef0123"}))
+    assert door.refusal(b"POST", b"/", keyed, PEER[0]) is None  # its key is judged first
     assert door.refusal(b"GET", b"/", raw_headers(post()), PEER[0]) is None
     assert door.refusal(b"POST", b"/other", raw_headers(post()), PEER[0]) is None
     engine.gate.set()
@@ -140,4 +144,59 @@ async def test_the_connection_lives_on_after_an_answer_from_the_door(make_app, e
             break
     status, _, answer = parse(transport.writes[0])
     assert (status, json.loads(answer)["errno"]) == (400, 108)
+    protocol.connection_lost(None)
+
+
+async def test_bad_bodies_and_big_ones_are_refused_as_the_endpoint_refuses_them(app):
+    door = Door(app.node)
+    for body in (b"{}", b"[1,", json.dumps({**request_body(SMALL, b"\x01"), "N": 2}).encode()):
+        pending = door.refusal(b"POST", b"/", raw_headers(post(body=body)), PEER[0])
+        assert isinstance(pending, Pending)
+        answer = door.judge_body(pending, body)
+        assert answer is not None
+        status, _, content = parse(answer)
+        endpoint = await app.post("/", content=body)
+        assert (status, content) == (endpoint.status_code, endpoint.content)
+        assert status == 400
+    big = post(body=b"x" * 5000)
+    status, _, content = parse(door.refusal(b"POST", b"/", raw_headers(big), PEER[0]))  # type: ignore[arg-type]
+    assert (status, json.loads(content)["errno"]) == (413, 113)
+
+
+async def test_refusals_at_the_door_count_against_the_request_rules(make_app):
+    app = await make_app(rules="request : ip : 2 : 60s : 60s : block")
+    door = Door(app.node)
+    for _ in range(3):
+        pending = door.refusal(b"POST", b"/", raw_headers(post(body=b"{}")), PEER[0])
+        assert isinstance(pending, Pending)
+        assert parse(door.judge_body(pending, b"{}"))[0] == 400  # type: ignore[arg-type]
+        for _ in range(5):  # the count runs just after the answer
+            await asyncio.sleep(0)
+    # The third tripped the rule: the client is now blocked, at the door and at the endpoint.
+    answer = door.refusal(b"POST", b"/", raw_headers(post()), PEER[0])
+    assert isinstance(answer, bytes)
+    assert parse(answer)[0] == 429
+    assert_error(await app.post("/", json=request_body(SMALL, b"\x01")), 429, 114)
+
+
+async def test_a_valid_request_the_door_held_is_served_whole(make_app):
+    app = await make_app()
+    config = uvicorn.Config(
+        app.app, log_config=None, access_log=False, server_header=False, date_header=False
+    )
+    config.load()
+    protocol_class = guarded_protocol(read_timeout=5, max_connections=10, door=Door(app.node))
+    protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+    transport = RecordingTransport()
+    protocol.connection_made(transport)
+    request = post()
+    protocol.data_received(request[:-10])  # the body comes in two pieces
+    protocol.data_received(request[-10:])
+    for _ in range(400):
+        await asyncio.sleep(0.005)
+        if transport.writes:
+            break
+    status, _, answer = parse(transport.writes[0])
+    assert status == 200
+    assert json.loads(answer) == {"output": reference(SMALL, b"\x01").hex()}
     protocol.connection_lost(None)

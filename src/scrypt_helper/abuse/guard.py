@@ -62,6 +62,19 @@ class Guard:
     def allowed(self, client: ClientIdentity) -> bool:
         return client.within(self.allowlist)
 
+    def denied(self, client: ClientIdentity) -> bool:
+        """Whether the deny list refuses ``client`` (403), counted as a decision; synchronous."""
+        if self.allowed(client) or not client.within(self.denylist):
+            return False
+        self._observe("denylist", "deny")
+        return True
+
+    def counts(self, client: ClientIdentity) -> bool:
+        """Whether ``admit_request`` would count this client's request or look up its bans."""
+        return not self.allowed(client) and (
+            self._bans or any(rule.action == "request" for rule in self.rules)
+        )
+
     async def admit_request(self, client: ClientIdentity) -> None:
         """Any API request: deny list, bans, key blocks, the ``request`` rules, then an unknown key.
 
@@ -69,8 +82,7 @@ class Guard:
         an unknown API key once it has been counted against the address.
         """
         if not self.allowed(client):
-            if client.within(self.denylist):
-                self._observe("denylist", "deny")
+            if self.denied(client):
                 raise errors.forbidden()
             counted = self._keyed(client, "request")
             # From an address blocked for wrong keys, every key is refused, a right guess too.

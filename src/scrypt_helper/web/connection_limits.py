@@ -22,7 +22,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from scrypt_helper import errors
-from scrypt_helper.web.door import Door
+from scrypt_helper.web.door import Door, Pending
 from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
 from scrypt_helper.web.whole_responses import WholeResponseTransport
 
@@ -82,8 +82,11 @@ def guarded_protocol(
         _client_key: str | None = None
         _refused = False
         _answered = False  # this request was answered by the door; its body is being dropped
+        _pending: Pending | None = None  # the door holds this request's body, to judge it whole
+        _held: bytearray  # per connection, made in connection_made
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            self._held = bytearray()
             super().connection_made(WholeResponseTransport(transport, self.loop))  # type: ignore[arg-type]
             if max_per_client is not None and self.client is not None:
                 self._client_key = client_key(self.client[0])
@@ -118,38 +121,64 @@ def guarded_protocol(
         def on_headers_complete(self) -> None:
             if not self._may_proceed():
                 return
-            if door is not None and self._door_answers():
+            if door is not None and self._door_decides():
                 return
             super().on_headers_complete()
 
         def on_body(self, body: bytes) -> None:
-            if not self._refused and not self._answered:
-                super().on_body(body)
+            if self._refused or self._answered:
+                return
+            if self._pending is not None:
+                self._held += body
+                if len(self._held) > door.max_body_bytes:  # type: ignore[union-attr]
+                    self._answer(door.too_large(self._pending))  # type: ignore[union-attr]
+                return
+            super().on_body(body)
 
         def on_message_complete(self) -> None:
             if self._refused:
                 return
             self._disarm()
+            if self._pending is not None:
+                pending, body = self._pending, bytes(self._held)
+                self._pending, self._held = None, bytearray()
+                answer = door.judge_body(pending, body)  # type: ignore[union-attr]
+                if answer is None:  # a valid request: on to the app, as if it had just come
+                    super().on_headers_complete()
+                    if body:
+                        super().on_body(body)
+                    super().on_message_complete()
+                    return
+                self._answer(answer)
             if self._answered:
                 self._answered = False
                 self.on_response_complete()  # keep-alive timer, the next request
                 return
             super().on_message_complete()
 
-        def _door_answers(self) -> bool:
-            """Let the door refuse the request now, if no earlier answer is still on its way
-            (pipelined answers keep their order) and the client keeps the connection."""
+        def _door_decides(self) -> bool:
+            """Let the door refuse the request now, or hold its body to judge it with, if no earlier
+            answer is still on its way (pipelined answers keep their order) and the client keeps
+            the connection. False: serve it the usual way."""
             if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
                 return False
             if self.parser.get_http_version() != "1.1" or not self.parser.should_keep_alive():
                 return False
             peer = self.client[0] if self.client else None
-            answer = door.refusal(self.parser.get_method(), self.url, self.headers, peer)  # type: ignore[union-attr]
-            if answer is None:
+            verdict = door.refusal(self.parser.get_method(), self.url, self.headers, peer)  # type: ignore[union-attr]
+            if verdict is None:
                 return False
+            if isinstance(verdict, bytes):
+                self._answer(verdict)
+            else:
+                self._pending = verdict
+            return True
+
+        def _answer(self, answer: bytes) -> None:
+            """Write the door's answer; what is left of the request is dropped as it comes."""
+            self._pending, self._held = None, bytearray()
             self._answered = True
             self.transport.write(answer)
-            return True
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()

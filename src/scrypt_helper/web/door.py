@@ -1,26 +1,38 @@
-"""Refusals of ``POST /`` decided from the request line and headers alone, below ASGI.
+"""Refusals of ``POST /`` decided below ASGI, from the headers and then from the body.
 
 Under overload or a flood most requests to ``/`` are refused, and a refusal that goes through
 ASGI, the middleware and the endpoint costs several times what the server itself needs to read
-the request. Two refusals need nothing but the headers: a queue that could not start the job
-within ``--max-queue-wait`` (503), and a client this node refused for a block or ban still in
-force (429, from the guard's memory, with no store trip). The HTTP protocol asks ``Door`` at the
-end of the headers; for those two it writes a complete, mostly pre-serialised answer and drops
-the body unread, keeping the connection. The answer carries what every other answer does: the
-JSON error, ``Retry-After``, the security headers, a ``request.summary`` line, the request
-metrics and the rejection or abuse-decision counts. A browser's request (it sends ``Origin``)
-goes the whole way, since its answer needs CORS headers.
+the request. So the HTTP protocol asks ``Door`` first:
+
+- at the end of the headers: a client on the deny list (403), a client this node refused for a
+  block or ban still in force (429, from the guard's memory, no store trip), a queue that could
+  not start the job within ``--max-queue-wait`` (503), a declared body over the limit (413);
+- once the body is in (the protocol holds it, up to ``--max-body-bytes``): a body that is no
+  valid request (400), or one over the limit after all (413).
+
+For those it writes a complete answer, mostly pre-serialised, and keeps the connection; the body
+is dropped unread where it has not come yet. Anything else goes on to ASGI as if the door were not
+there (a body it held is handed over as it came). The answer is the endpoint's: the JSON error,
+``Retry-After``, the security headers, a ``request.summary`` line, the request metrics and the
+rejection or abuse-decision counts. A request the endpoint would have counted against the
+``request`` rules (every one but a blocked client's) is counted here too, just after its answer.
+Browsers (they send ``Origin``: the answer needs CORS headers) and requests with an API key
+(their key is judged first) go the whole way.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from scrypt_helper import errors
+from scrypt_helper import errors, wire
+from scrypt_helper.abuse import ClientIdentity
 from scrypt_helper.errors import ApiError
 from scrypt_helper.node import Node
 from scrypt_helper.scheduler import Rejected
@@ -29,62 +41,98 @@ from scrypt_helper.web.middleware.request_summary import log_summary
 from scrypt_helper.web.middleware.security_headers import ENCODED_SECURITY_HEADERS
 from scrypt_helper.web.scrypt import RequestHeaders, identify_client
 
-STATUS_LINES = {429: b"HTTP/1.1 429 Too Many Requests\r\n", 503: b"HTTP/1.1 503 Service Unavailable\r\n"}
 FIXED_HEADERS = b"".join(
     b"%s: %s\r\n" % pair for pair in ((b"content-type", b"application/json"), *ENCODED_SECURITY_HEADERS)
 )
+# Counts of refused requests still running against the limit store; beyond this many (a store
+# far slower than the refusals) the door's refusals go uncounted rather than pile up.
+MAX_COUNTING = 1000
 
 
 def encode_response(error: ApiError) -> bytes:
     """The whole HTTP/1.1 answer for ``error``: status line, headers, JSON body."""
     body = error.encoded_body()
     extra = "".join(f"{name.lower()}: {value}\r\n" for name, value in error.headers().items()).encode()
-    return b"%s%s%scontent-length: %d\r\n\r\n%s" % (
-        STATUS_LINES[error.status],
-        FIXED_HEADERS,
-        extra,
-        len(body),
-        body,
-    )
+    status = b"HTTP/1.1 %d %s\r\n" % (error.status, error.body()["error"].encode())  # type: ignore[union-attr]
+    return b"%s%s%scontent-length: %d\r\n\r\n%s" % (status, FIXED_HEADERS, extra, len(body), body)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A request the door let through at its headers, to judge again once its body is in."""
+
+    headers: RequestHeaders
+    client: ClientIdentity
+    started: float
 
 
 class Door:
-    """Answers a request to ``/`` from its headers when they already decide a refusal."""
+    """Answers a request to ``/`` below ASGI when its headers or its body already decide a refusal."""
 
     def __init__(self, node: Node) -> None:
         self.node = node
+        self.max_body_bytes = node.settings.max_body_bytes
         self.series = RequestSeries(node.metrics)
         self.logger = logging.getLogger("request.summary")
-        self._unavailable: dict[str, bytes] = {}  # one pre-serialised 503 per reason
+        self._encoded: dict[tuple[int, str], bytes] = {}  # fixed answers (503s, 400s, 413), once each
         self._rejection_counters: dict[str, Any] = {}
+        self._counting: set[asyncio.Task[None]] = set()
 
     def refusal(
         self, method: bytes, url: bytes, raw_headers: Sequence[tuple[bytes, bytes]], peer: str | None
-    ) -> bytes | None:
-        """The complete answer refusing this request now, or None to serve it the usual way."""
+    ) -> bytes | Pending | None:
+        """At the end of the headers: the answer refusing this request now; ``Pending`` to judge it
+        again with its body (``judge_body``); None to serve it the usual way."""
         if method != b"POST" or url != b"/":
             return None
         started = time.perf_counter()
         headers = RequestHeaders.read(raw_headers)
-        if headers.origin is not None:
+        if headers.origin is not None or headers.api_key is not None:
             return None
         node = self.node
-        state: dict[str, object] = {}
-        key = None if headers.api_key is None else headers.api_key.decode("latin-1")
-        client = identify_client(node.settings, peer, headers.forwarded_for, key)
+        client = identify_client(node.settings, peer, headers.forwarded_for, None)
+        if node.guard.denied(client):
+            return self._answer(headers, started, errors.forbidden())
         if (left := node.guard.penalty(client)) is not None:
-            error = errors.too_many_requests(left)
-            answer = encode_response(error)
-        else:
-            try:
-                node.scheduler.check_admission()
-                return None
-            except Rejected as exc:
-                self._rejections(exc.reason).inc()
-                state["reason"] = exc.reason
-                error = errors.service_unavailable(str(exc), node.scheduler.retry_after)
-                answer = self._unavailable.get(error.message) or self._remember(error)
-        state["errno"] = int(error.errno)
+            return self._answer(headers, started, errors.too_many_requests(left))
+        try:
+            node.scheduler.check_admission()
+        except Rejected as exc:
+            self._rejections(exc.reason).inc()
+            error = errors.service_unavailable(str(exc), node.scheduler.retry_after)
+            return self._answer(headers, started, error, client, reason=exc.reason)
+        declared = headers.content_length
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            return self._answer(headers, started, errors.body_too_large(self.max_body_bytes), client)
+        return Pending(headers, client, started)
+
+    def judge_body(self, pending: Pending, body: bytes) -> bytes | None:
+        """Once the body is in: the answer refusing it (400), or None to serve it the usual way."""
+        try:
+            wire.parse_request(body, self.node.settings.scrypt_params)
+        except ApiError as error:
+            return self._answer(pending.headers, pending.started, error, pending.client)
+        return None
+
+    def too_large(self, pending: Pending) -> bytes:
+        """The answer to a body found over the limit while it comes (413)."""
+        error = errors.body_too_large(self.max_body_bytes)
+        return self._answer(pending.headers, pending.started, error, pending.client)
+
+    def _answer(
+        self,
+        headers: RequestHeaders,
+        started: float,
+        error: ApiError,
+        counted: ClientIdentity | None = None,
+        reason: str | None = None,
+    ) -> bytes:
+        """Encode the answer, record it like the endpoint, and count ``counted``'s request."""
+        if counted is not None:
+            self._count(counted)
+        state: dict[str, object] = {"errno": int(error.errno)}
+        if reason is not None:
+            state["reason"] = reason
         seconds = time.perf_counter() - started
         self.series.record("/", "POST", error.status, seconds)
         log_summary(
@@ -98,16 +146,33 @@ class Door:
             rid=headers.request_id.decode("latin-1") if headers.request_id else str(uuid.uuid4()),
             state=state,
         )
+        if error.status == 429:  # its Retry-After counts down
+            return encode_response(error)
+        key = (error.status, error.message)
+        answer = self._encoded.get(key)
+        if answer is None:
+            answer = encode_response(error)
+            if len(self._encoded) < 64:  # the fixed answers are few; never grow on anything else
+                self._encoded[key] = answer
         return answer
+
+    def _count(self, client: ClientIdentity) -> None:
+        """Count the request against the ``request`` rules, as the endpoint would have, after the
+        answer; a block or ban it trips then refuses the client's next requests."""
+        guard = self.node.guard
+        if not guard.counts(client) or len(self._counting) >= MAX_COUNTING:
+            return
+
+        async def count() -> None:
+            with contextlib.suppress(ApiError):
+                await guard.admit_request(client)
+
+        task = asyncio.get_running_loop().create_task(count())
+        self._counting.add(task)
+        task.add_done_callback(self._counting.discard)
 
     def _rejections(self, reason: str) -> Any:
         counter = self._rejection_counters.get(reason)
         if counter is None:  # the reasons are a handful of labels
             counter = self._rejection_counters[reason] = self.node.metrics.rejections.labels(reason)
         return counter
-
-    def _remember(self, error: ApiError) -> bytes:
-        answer = encode_response(error)
-        if len(self._unavailable) < 16:  # the reasons are few; never grow on anything else
-            self._unavailable[error.message] = answer
-        return answer
