@@ -7,7 +7,6 @@ the same name (``--queue-size``); the flag wins. Defaults need no external servi
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
@@ -27,6 +26,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from scrypt_helper.abuse.identity import ApiKeys, IPNetwork, PrefixLengths, TrustedProxies, parse_networks
 from scrypt_helper.abuse.rules import DEFAULT_RULES, Rule, parse_rules
+from scrypt_helper.cpus import usable_cpus
 from scrypt_helper.engines.base import ScryptParams
 from scrypt_helper.engines.registry import ENGINE_NAMES
 from scrypt_helper.engines.vectors import PICL_SALT
@@ -81,11 +81,8 @@ def allowed_params_json(*sets: ScryptParams) -> str:
 
 
 def default_workers() -> int:
-    """One worker per core this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    """One worker per CPU this process may use: its affinity mask, capped by its cgroup's quota."""
+    return usable_cpus()
 
 
 class Settings(BaseSettings):
@@ -113,7 +110,17 @@ class Settings(BaseSettings):
         description="Serve /metrics on this separate port (same host) instead of the service port.",
     )
     workers: int = Field(
-        default_factory=default_workers, ge=1, le=256, description="Hash worker threads (default: cores)."
+        default_factory=default_workers,
+        ge=1,
+        le=256,
+        description="Hash worker threads of the whole node (default: the CPUs it may use).",
+    )
+    processes: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="HTTP front processes sharing the port, each with its own queue and an even share "
+        "of the workers. Default: one per usable CPU, or 1 where node-wide limits need one process.",
     )
     queue_size: int | None = Field(
         None,
@@ -130,6 +137,13 @@ class Settings(BaseSettings):
         le=19,
         description="CPU niceness of the hash workers, so that on cores they saturate the event loop "
         "still answers health checks and refusals at once (0: the same priority as the event loop).",
+    )
+    batch_window: float = Field(
+        0.0,
+        ge=0,
+        le=0.05,
+        description="Seconds a worker may hold a batch short of its lanes while more requests are "
+        "known to be on their way (0: never hold one).",
     )
     engine: str = Field("auto", description="Engine name, or auto for the fastest that passes its self-test.")
     lock_memory: bool = Field(

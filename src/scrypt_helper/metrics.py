@@ -1,9 +1,22 @@
-"""Every Prometheus metric the service exports, on a private registry."""
+"""Every Prometheus metric the service exports, on a private registry.
+
+A node of several front processes runs prometheus_client's multiprocess mode: each process
+writes its values to files in ``PROMETHEUS_MULTIPROC_DIR`` (set before prometheus_client is
+imported), and any process's ``/metrics`` adds up every process's files. That mode has no
+callback gauges and no ``Info``, so the gauges here are set from the scheduler and the store
+(``sample``: at each scrape, and every ``SAMPLE_SECONDS`` in each process), each with the mode
+that makes the node's figure (``livesum``: the node's total over live processes), and the engine
+is a gauge of value 1 under the name an ``Info`` would export. One process exports the same
+series, from its own registry.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from scrypt_helper.abuse.memory import TABLES
 from scrypt_helper.abuse.store import LimitStore
@@ -15,12 +28,21 @@ HASH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 REQUEST_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16)
+# Where prometheus_client's multiprocess mode keeps each process's values.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# How often each front process writes its gauges for the others' scrapes: their figures are at
+# most this old, while the answering process's own are read at the scrape.
+SAMPLE_SECONDS = 1.0
 
 
 class Metrics:
-    """The service's metrics; one instance per app."""
+    """The service's metrics; one instance per app (per process)."""
 
     def __init__(self) -> None:
+        # prometheus_client chose its value store from the same variable when it was imported.
+        self.multiprocess_dir = os.environ.get(MULTIPROCESS_DIR_ENV) or None
+        self._scheduler: Scheduler | None = None
+        self._store: LimitStore | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -57,18 +79,33 @@ class Metrics:
         self.rejections = Counter(
             f"{PREFIX}_rejections", "Requests refused without a hash, by reason.", ["reason"], registry=r
         )
-        self.queue_depth = Gauge(f"{PREFIX}_queue_depth", "Hashes waiting for a worker.", registry=r)
-        self.in_flight = Gauge(f"{PREFIX}_in_flight", "Hashes being computed now.", registry=r)
-        self.workers = Gauge(f"{PREFIX}_workers", "Live hash worker threads.", registry=r)
-        self.queue_capacity = Gauge(f"{PREFIX}_queue_capacity", "Most hashes the queue holds.", registry=r)
+        self.queue_depth = Gauge(
+            f"{PREFIX}_queue_depth", "Hashes waiting for a worker.", registry=r, multiprocess_mode="livesum"
+        )
+        self.in_flight = Gauge(
+            f"{PREFIX}_in_flight", "Hashes being computed now.", registry=r, multiprocess_mode="livesum"
+        )
+        self.workers = Gauge(
+            f"{PREFIX}_workers", "Live hash worker threads.", registry=r, multiprocess_mode="livesum"
+        )
+        self.queue_capacity = Gauge(
+            f"{PREFIX}_queue_capacity",
+            "Most hashes the queue holds.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.decisions = Counter(
             f"{PREFIX}_abuse_decisions",
             "Requests refused or reported by an abuse rule, by rule and policy.",
             ["rule", "policy"],
             registry=r,
         )
+        # 0 as soon as one process has lost Redis.
         self.redis_up = Gauge(
-            f"{PREFIX}_redis_up", "1 while the shared Redis answers, 0 while it does not.", registry=r
+            f"{PREFIX}_redis_up",
+            "1 while the shared Redis answers, 0 while it does not.",
+            registry=r,
+            multiprocess_mode="livemin",
         )
         self.redis_failovers = Counter(
             f"{PREFIX}_redis_failovers", "Times the node lost Redis and fell back.", registry=r
@@ -78,6 +115,7 @@ class Metrics:
             "Keys the in-memory limit store holds, by table (window, marker, counter); each is capped.",
             ["table"],
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.local_limit_evictions = Counter(
             f"{PREFIX}_local_limit_evictions",
@@ -85,23 +123,29 @@ class Metrics:
             ["table"],
             registry=r,
         )
-        self.engine = Info(f"{PREFIX}_engine", "The scrypt engine in use.", registry=r)
+        # What an Info named "engine" exported, as a gauge: multiprocess mode has no Info.
+        self.engine_info = Gauge(
+            f"{PREFIX}_engine_info",
+            "The scrypt engine in use.",
+            ["name", "lanes"],
+            registry=r,
+            multiprocess_mode="max",
+        )
 
     def watch(self, scheduler: Scheduler) -> None:
-        """Read the scheduler's gauges at scrape time and record its batches."""
-        self.queue_depth.set_function(lambda: scheduler.depth)
-        self.in_flight.set_function(lambda: scheduler.in_flight)
-        self.workers.set_function(lambda: scheduler.alive_workers)
+        """Follow the scheduler's gauges (see ``sample``) and record its engine and queue capacity."""
+        self._scheduler = scheduler
         self.queue_capacity.set(scheduler.queue_size)
-        self.engine.info({"name": scheduler.engine.name, "lanes": str(scheduler.engine.lanes)})
+        self.engine_info.labels(scheduler.engine.name, str(scheduler.engine.lanes)).set(1)
+        self.sample()
 
     def watch_store(self, store: LimitStore) -> None:
         """Follow the in-memory store's size and evictions, and its Redis state when configured."""
+        self._store = store
         local = store.local
-        for table in TABLES:
-            self.local_limit_keys.labels(table).set_function(lambda table=table: local.sizes()[table])
         evicted = {table: self.local_limit_evictions.labels(table) for table in TABLES}
         local.on_evict = lambda table: evicted[table].inc()
+        self.sample()
         if store.redis is None:
             return
         self.redis_up.set(1)
@@ -119,6 +163,27 @@ class Metrics:
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
 
+    def sample(self) -> None:
+        """Set the gauges that follow the scheduler and the in-memory store from their state now."""
+        scheduler = self._scheduler
+        if scheduler is not None:
+            self.queue_depth.set(scheduler.depth)
+            self.in_flight.set(scheduler.in_flight)
+            self.workers.set(scheduler.alive_workers)
+        if self._store is not None:
+            for table, size in self._store.local.sizes().items():
+                self.local_limit_keys.labels(table).set(size)
+
     def render(self) -> tuple[bytes, str]:
-        """The text exposition and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The text exposition and its content type: the whole node's, in every process."""
+        self.sample()
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self.multiprocess_dir)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def forget_process(pid: int, directory: str) -> None:
+    """Drop an exited process's live gauges from the node's figures (its counters stay counted)."""
+    mark_process_dead(pid, directory)

@@ -54,6 +54,7 @@ def build_node(settings: Settings, engine: Engine | None = None) -> Node:
         reserve=costliest,
         job_seconds_hint=job_seconds,
         niceness=settings.worker_niceness,
+        batch_window=settings.batch_window,
     )
     metrics.watch(scheduler)
     store = LimitStore(

@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from scrypt_helper.engines.base import Engine, HashContext, ScryptParams
@@ -122,9 +122,12 @@ class Scheduler:
         reserve: ScryptParams | None = None,
         job_seconds_hint: float | None = None,
         niceness: int = WORKER_NICENESS,
+        batch_window: float = 0.0,
     ) -> None:
         """``job_seconds_hint``: a worker's seconds per ``reserve`` job (timed at start-up), the
-        estimate until batches have been measured; without it, waits count only measured work."""
+        estimate until batches have been measured; without it, waits count only measured work.
+        ``batch_window``: seconds a worker may hold a batch short of its lanes while more jobs are
+        known to be on their way (see ``on_its_way``); 0 never holds one."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.engine = engine
@@ -145,6 +148,8 @@ class Scheduler:
         self._queued_seconds = 0.0  # estimated work of the queued jobs, in one worker's seconds
         self._batch_ends: dict[int, float] = {}  # each busy worker's expected end of its batch
         self._calibration = 1.0  # real waits over foreseen ones, recently
+        self.batch_window = batch_window
+        self._on_the_way = 0  # jobs admitted at the door and not yet submitted (batch_window only)
         self._closing = False
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -221,6 +226,22 @@ class Scheduler:
         """Raise ``Draining`` or ``QueueFull`` if a job submitted now would be refused."""
         with self._cond:
             self._check_admission()
+
+    @contextlib.contextmanager
+    def on_its_way(self) -> Iterator[None]:
+        """While this block runs, a job is on its way (its body read and parsed): a worker may hold
+        a short batch for it, up to ``batch_window``. Leave the block just before ``submit``."""
+        if not self.batch_window:
+            yield
+            return
+        with self._cond:
+            self._on_the_way += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._on_the_way -= 1
+                self._cond.notify_all()
 
     @property
     def retry_after(self) -> float:
@@ -340,15 +361,20 @@ class Scheduler:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while not self._queue:
-                if self._stopping:
-                    return None
-                if deadline is None:
-                    self._cond.wait()
-                    continue
-                left = deadline - time.monotonic()
-                if (left <= 0 or not self._cond.wait(left)) and not self._queue:
-                    return None
+            while True:
+                while not self._queue:
+                    if self._stopping:
+                        return None
+                    if deadline is None:
+                        self._cond.wait()
+                        continue
+                    left = deadline - time.monotonic()
+                    if (left <= 0 or not self._cond.wait(left)) and not self._queue:
+                        return None
+                if lanes > 1 and self._on_the_way and len(self._queue) < lanes:
+                    self._wait_for_company(lanes)
+                if self._queue:  # another worker may have taken them meanwhile
+                    break
             first = self._queue[0]
             batch = [first]
             if lanes > 1:
@@ -366,6 +392,15 @@ class Scheduler:
             self._busy_workers += 1
             self._batch_ends[threading.get_ident()] = time.monotonic() + sum(item.seconds for item in batch)
             return batch
+
+    def _wait_for_company(self, lanes: int) -> None:
+        """Hold a short batch up to ``batch_window`` while jobs are on their way (lock held)."""
+        until = time.monotonic() + self.batch_window
+        while self._on_the_way and len(self._queue) < lanes and not self._stopping:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)
 
     def _run_batch(self, ctx: HashContext, batch: list[_Item]) -> None:
         started = time.monotonic()

@@ -1,11 +1,19 @@
-"""Run a node on uvicorn: its app (and private metrics port), per-connection limits, a graceful drain."""
+"""Run a node on uvicorn: its app (and private metrics port), per-connection limits, a graceful drain.
+
+A node of one front process serves in this process; one of several runs each in a process of its
+own under ``supervisor``, on sockets the parent bound.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import signal
+import socket
 import time
+from collections.abc import Iterator
 from types import FrameType
 
 import uvicorn
@@ -14,7 +22,10 @@ import uvloop
 from scrypt_helper.config import Settings
 from scrypt_helper.hygiene import forbid_core_dumps
 from scrypt_helper.log import configure_logging
+from scrypt_helper.metrics import SAMPLE_SECONDS, Metrics
 from scrypt_helper.node import Node, build_node
+from scrypt_helper.processes import max_connections_per_client, plan_processes
+from scrypt_helper.supervisor import STOP, Listeners, supervise
 from scrypt_helper.web.app import create_app, create_metrics_app
 from scrypt_helper.web.connection_limits import guarded_protocol
 from scrypt_helper.web.door import Door
@@ -28,14 +39,35 @@ class DrainingServer(uvicorn.Server):
     Draining turns ``__lbheartbeat__`` to 503 and keeps serving for ``drain_seconds`` so
     load balancers stop routing here; then uvicorn stops accepting connections and waits
     for in-flight requests, and the app's lifespan finishes the queue. A second signal
-    skips the wait.
+    skips the wait. ``signals``: the ones to obey instead of SIGTERM and SIGINT (a front
+    process of several obeys its parent's ``STOP`` only).
     """
 
-    def __init__(self, config: uvicorn.Config, node: Node, companions: list[uvicorn.Server]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        node: Node,
+        companions: list[uvicorn.Server],
+        signals: tuple[int, ...] | None = None,
+    ) -> None:
         super().__init__(config)
         self.node = node
         self.companions = companions
+        self.signals = signals
         self.drain_deadline: float | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if self.signals is None:
+            with super().capture_signals():
+                yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in self.signals}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.drain_deadline is None:
@@ -53,12 +85,6 @@ class DrainingServer(uvicorn.Server):
             for companion in self.companions:
                 companion.should_exit = True
         return should_exit
-
-
-def max_connections_per_client(settings: Settings) -> int | None:
-    """The per-client connection cap, or None behind trusted proxies (there the peer is the proxy)."""
-    proxies = settings.trusted_proxies
-    return None if proxies.hops or proxies.networks else settings.max_connections_per_client
 
 
 def uvicorn_config(app: object, settings: Settings, port: int, door: Door | None = None) -> uvicorn.Config:
@@ -81,8 +107,9 @@ def uvicorn_config(app: object, settings: Settings, port: int, door: Door | None
     )
 
 
-async def serve_node(settings: Settings, node: Node) -> None:
-    """Serve the node (and its private metrics port, if set) until a signal drains it."""
+async def serve_node(settings: Settings, node: Node, listeners: Listeners | None = None) -> None:
+    """Serve the node (and its private metrics port, if set) until a signal drains it; on the
+    sockets given, or on sockets of its own bound to the configured ports."""
     companions: list[uvicorn.Server] = []
     tasks = []
     if settings.metrics_port is not None:
@@ -90,18 +117,57 @@ async def serve_node(settings: Settings, node: Node) -> None:
             uvicorn_config(create_metrics_app(node), settings, settings.metrics_port)
         )
         companions.append(metrics_server)
-        tasks.append(metrics_server._serve())
-    public = uvicorn_config(create_app(node), settings, settings.port, Door(node))
-    server = DrainingServer(public, node, companions)
-    await asyncio.gather(server.serve(), *tasks)
+        tasks.append(metrics_server._serve(None if listeners is None else _listening(listeners.metrics)))
+    server = DrainingServer(
+        uvicorn_config(create_app(node), settings, settings.port, Door(node)),
+        node,
+        companions,
+        signals=None if listeners is None else (STOP,),
+    )
+    sampler = asyncio.ensure_future(sample_metrics(node.metrics)) if node.metrics.multiprocess_dir else None
+    try:
+        await asyncio.gather(server.serve(None if listeners is None else [listeners.public]), *tasks)
+    finally:
+        if sampler is not None:
+            sampler.cancel()
+
+
+def _listening(sock: socket.socket | None) -> list[socket.socket] | None:
+    return None if sock is None else [sock]
+
+
+async def sample_metrics(metrics: Metrics) -> None:
+    """Keep this process's gauges fresh for the scrapes that other processes of the node answer."""
+    while True:
+        metrics.sample()
+        await asyncio.sleep(SAMPLE_SECONDS)
 
 
 def run(settings: Settings) -> None:
-    """The ``serve`` command: configure logging, build the node and serve it."""
+    """The ``serve`` command: configure logging, then serve the node in this process or, when it
+    runs several front processes, start and watch them (SystemExit with status 1 if one failed)."""
     configure_logging(settings.log_level)
     # A crash must not write hash state (or anything else in memory) out, whatever core_pattern says.
     forbid_core_dumps()
+    plan = plan_processes(settings)
+    if plan.fallback is not None:
+        # Only worth a warning when the operator asked for several processes.
+        log = logger.info if settings.processes is None else logger.warning
+        log("serving in one process: %s", plan.fallback)
+    if plan.processes == 1:
+        serve_front_process(plan.shares[0])
+        return
+    status = supervise(plan, serve_front_process)
+    if status:
+        raise SystemExit(status)
+
+
+def serve_front_process(settings: Settings, listeners: Listeners | None = None) -> None:
+    """Build a node and serve it in this process: the whole node, or one of its front processes."""
+    if listeners is not None:  # started by the supervisor: a fresh interpreter
+        configure_logging(settings.log_level)
+        forbid_core_dumps()
     node = build_node(settings)
     # uvloop, as uvicorn itself would choose: its event loop costs a request about half as much.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve_node(settings, node))
+        runner.run(serve_node(settings, node, listeners))

@@ -209,7 +209,8 @@ def test_compose_runs_nginx_three_nodes_and_redis(compose: dict):
         )
         memory = int(service["mem_limit"].removesuffix("m")) * 2**20
         workers, lanes = int(env["SCRYPT_HELPER_WORKERS"]), 8  # the native engine's lanes
-        assert memory >= workers * lanes * 128 * 8 * 65536 + 100 * 2**20
+        processes = int(env["SCRYPT_HELPER_PROCESSES"])
+        assert memory >= workers * lanes * 128 * 8 * 65536 + processes * 100 * 2**20
     build = services["node1"]["build"]
     assert (DOCKER_DIR / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
     assert set(build["args"]) == {"VERSION", "COMMIT", "BUILD_URL"}

@@ -81,8 +81,10 @@ def env() -> dict[str, str]:
 def test_resources_match_the_memory_bound_of_the_workers_and_engine():
     settings = env()
     workers = int(settings["SCRYPT_HELPER_WORKERS"])
+    processes = int(settings["SCRYPT_HELPER_PROCESSES"])
     lanes = LANES[settings["SCRYPT_HELPER_ENGINE"]]
-    bound_mib = workers * lanes * PICL_PARAMS.romix_bytes // 2**20 + 100
+    # The workers' hash buffers, and about 100 MiB for each front process's interpreter and app.
+    bound_mib = workers * lanes * PICL_PARAMS.romix_bytes // 2**20 + 100 * processes
     resources = container()["resources"]
     assert resources["requests"]["memory"] == resources["limits"]["memory"]
     assert mebibytes(resources["limits"]["memory"]) >= bound_mib

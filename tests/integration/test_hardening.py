@@ -124,6 +124,7 @@ def test_behind_trusted_proxies_the_proxy_is_not_cut_off_and_health_checks_pass_
         max_connections=8,
         max_connections_per_client=2,
         read_timeout=60,
+        processes=1,  # one process's cap: several would each hold their share of 8
     ) as node:
         held = open_slow_connections(node.port, 8)
         try:

@@ -39,6 +39,7 @@ def test_a_flood_of_fresh_addresses_stays_within_the_cap_and_keeps_the_ban(redis
             trusted_proxies="1",
             rules="request : ip : 3 : 60s : 600s : ban",
             max_tracked_keys=CAP,
+            processes=1,  # one process's store: its cap is the node's
             **flags,
         ) as node,
         httpx.Client(base_url=node.url, timeout=10) as client,

@@ -262,3 +262,28 @@ def test_overload_plots_are_drawn_for_every_node(tmp_path):
     assert [path.name for path in paths] == ["bench-overload-goodput.png", "bench-overload-flood.png"]
     for path in paths:
         assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_batching_figures_mark_the_criteria_for_keeping_a_window():
+    from scrypt_helper.bench.batching import batching_figures
+
+    def row(clients: int, none: float, window: float, p50: tuple[float, float]) -> dict[str, object]:
+        return {
+            "clients": clients,
+            "none": {"ok_per_second": none, "p50_ms": p50[0]},
+            "window": {"ok_per_second": window, "p50_ms": p50[1]},
+        }
+
+    report = {
+        "rows": [
+            row(1, 20.0, 20.0, (40.0, 43.0)),
+            row(16, 50.0, 53.0, (300, 290)),
+            row(64, 60.0, 58.0, (900, 900)),
+        ]
+    }
+    figures = {figure.name: figure for figure in batching_figures(report)}
+    assert figures["worst load's throughput with the window"].value == pytest.approx(100 * 58 / 60)
+    assert figures["worst load's throughput with the window"].mark == "MISS"  # lost 3.3% at 64 clients
+    assert figures["best load's throughput with the window"].mark == "PASS"  # won 6% at 16
+    assert figures["a lone client's p50 cost"].value == pytest.approx(3.0)
+    assert figures["a lone client's p50 cost"].mark == "PASS"

@@ -336,3 +336,42 @@ async def test_real_waits_correct_the_foreseen_ones():
     assert scheduler._calibration > 1.3  # jobs waited about twice as long as foreseen
     assert scheduler.expected_wait() == pytest.approx(scheduler._foreseen_wait() * scheduler._calibration)
     assert scheduler.close(timeout=5)
+
+
+async def test_a_short_batch_waits_for_a_job_on_its_way():
+    engine = GatedEngine(lanes=2)
+    engine.gate.set()
+    scheduler = Scheduler(engine, workers=1, queue_size=4, max_queue_wait=5.0, batch_window=5.0)
+    scheduler.start()
+    with scheduler.on_its_way():  # the second job's body is being read
+        first = asyncio.ensure_future(scheduler.submit(A, b"first"))
+        await asyncio.sleep(0.1)
+        assert not first.done()  # held for the job on its way
+        second = asyncio.ensure_future(scheduler.submit(A, b"second"))
+        await asyncio.gather(first, second)
+    assert [inputs for _, inputs in engine.batches] == [[b"first", b"second"]]
+    assert scheduler.close(timeout=5)
+
+
+async def test_a_short_batch_waits_no_longer_than_the_window():
+    engine = GatedEngine(lanes=2)
+    engine.gate.set()
+    scheduler = Scheduler(engine, workers=1, queue_size=4, max_queue_wait=5.0, batch_window=0.2)
+    scheduler.start()
+    with scheduler.on_its_way():  # a job that never comes
+        started = time.monotonic()
+        await scheduler.submit(A, b"alone")
+        assert 0.15 < time.monotonic() - started < 2.0
+    assert [inputs for _, inputs in engine.batches] == [[b"alone"]]
+    assert scheduler.close(timeout=5)
+
+
+async def test_without_a_window_no_batch_waits():
+    engine = GatedEngine(lanes=2)
+    engine.gate.set()
+    scheduler = make(engine)
+    with scheduler.on_its_way():
+        await scheduler.submit(A, b"first")  # answered alone, though a job is on its way
+        await scheduler.submit(A, b"second")
+    assert [inputs for _, inputs in engine.batches] == [[b"first"], [b"second"]]
+    assert scheduler.close(timeout=5)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from scrypt_helper import __version__
 from scrypt_helper.hygiene import dumpable
@@ -34,6 +35,9 @@ async def test_heartbeat_reports_the_node(app):
         "wipes_hash_state": False,
         "memory_locked": False,
         "dumpable": dumpable(),
+        # The answering process, and the node's count of front processes (this app: one).
+        "pid": os.getpid(),
+        "processes": 1,
     }
 
 

@@ -8,7 +8,7 @@ an honest client; every figure printed beside its criterion with a PASS or MISS 
 3. Cheap refusals (``bench.refusals``): 429, 400 and 503 answers per second against a bare app's.
 4. A paced flood beside an honest client (``bench.honest``).
 
-Parts 1, 2 and 4 run once per node variant: a set of ``serve`` flags (``--node processes=2,workers=1``),
+Parts 1, 2 and 4 run once per node variant: a set of ``serve`` flags (``--node processes=2,workers=2``),
 so that process counts or a batching window compare in one run.
 """
 
@@ -66,7 +66,7 @@ class NodeVariant:
 
 
 def parse_variant(text: str) -> NodeVariant:
-    """``processes=2,workers=1`` as a variant; flag names with dashes or underscores."""
+    """``processes=2,workers=2`` as a variant; flag names with dashes or underscores."""
     flags: dict[str, object] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, sep, value = item.partition("=")

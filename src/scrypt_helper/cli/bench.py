@@ -30,13 +30,14 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "scenario",
         nargs="?",
-        choices=["service", "abuse", "limits", "parser", "overload"],
+        choices=["service", "abuse", "limits", "parser", "overload", "batching"],
         default="service",
         help="service: engine and HTTP throughput (default); abuse: refusals under a flood, ban propagation; "
         "limits: memory and request rate under requests from a million distinct addresses; "
         "parser: hostile bodies' parse cost, health checks while 20 are in flight; "
         "overload: goodput under open-loop overload, refusals against a bare app, a paced flood beside "
-        "an honest client, each figure beside its criterion",
+        "an honest client, each figure beside its criterion; batching: a batching window against none "
+        "at 1 to 64 clients",
     )
     parser.add_argument(
         "--engine",
@@ -66,7 +67,13 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="FLAGS",
         help="overload: serve flags of a node to measure, as name=value pairs separated by commas "
-        "(e.g. processes=2,workers=1); repeat to compare nodes in one run (default: --workers)",
+        "(e.g. processes=2,workers=2); repeat to compare nodes in one run (default: --workers)",
+    )
+    parser.add_argument(
+        "--batch-window",
+        type=float,
+        default=0.003,
+        help="batching: the window to measure against none, in seconds (default: 0.003)",
     )
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for the JSON report")
 
@@ -114,6 +121,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         for path in draw_overload_plots(report, args.out, stem):
             print(f"wrote {path}")
+        return 0
+    if args.scenario == "batching":
+        from scrypt_helper.bench.batching import measure_batching, print_batching_report
+
+        engine = select_engine(names[0])
+        report = measure_batching(params, engine.name, args)
+        print_batching_report(report)
+        write_report(report, args.out, f"bench-batching-{engine.name}{suffix}")
         return 0
     if args.scenario == "abuse":
         from scrypt_helper.bench.abuse import run_abuse_bench

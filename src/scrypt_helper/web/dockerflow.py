@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,11 @@ async def lbheartbeat(node: NodeDep) -> Response:
 @router.get("/__heartbeat__")
 @router.head("/__heartbeat__", include_in_schema=False)
 async def heartbeat(node: NodeDep) -> Response:
-    """Dockerflow checks of this node (500 on any error), with its engine and queue details."""
+    """Dockerflow checks of this node (500 on any error), with its engine and queue details.
+
+    In a node of several front processes the checks and details are the answering process's:
+    its ``pid``, and its share of the workers and queue; ``processes`` is the node's count.
+    """
     scheduler = node.scheduler
     probes = [("workers", partial(check_workers, scheduler)), ("queue", partial(check_queue, scheduler))]
     if node.guard.store.redis is not None:
@@ -56,6 +61,8 @@ async def heartbeat(node: NodeDep) -> Response:
         "queue_depth": scheduler.depth,
         "in_flight": scheduler.in_flight,
         "draining": node.draining,
+        "pid": os.getpid(),
+        "processes": node.settings.processes or 1,
     }
     payload = {"status": checks.level_to_text(results.level), "checks": results.statuses, "details": details}
     return JSONResponse(payload, status_code=200 if results.level < checks.ERROR else 500)

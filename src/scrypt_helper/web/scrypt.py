@@ -137,9 +137,10 @@ class ScryptEndpoint:
             await node.guard.admit_request(client)
             check_browser(headers, settings.cors_origins)
             node.scheduler.check_admission()
-            body = await read_body(receive, headers.content_length, settings.max_body_bytes)
-            job = wire.parse_request(body, settings.scrypt_params)
-            attempt = await node.guard.admit_scrypt(client)
+            with node.scheduler.on_its_way():
+                body = await read_body(receive, headers.content_length, settings.max_body_bytes)
+                job = wire.parse_request(body, settings.scrypt_params)
+                attempt = await node.guard.admit_scrypt(client)
             computed = False
             try:
                 result = await until_disconnect(node.scheduler.submit(job.params, job.data), receive)
