@@ -287,3 +287,13 @@ def test_batching_figures_mark_the_criteria_for_keeping_a_window():
     assert figures["best load's throughput with the window"].mark == "PASS"  # won 6% at 16
     assert figures["a lone client's p50 cost"].value == pytest.approx(3.0)
     assert figures["a lone client's p50 cost"].mark == "PASS"
+
+
+def test_the_largest_node_one_loop_feeds_follows_from_its_cost_per_request():
+    from scrypt_helper.bench.overload import feeding_figures
+
+    capacity = {"loop_us_per_request": 250.0, "ok_per_second": 90.0, "workers": 2}
+    cost, largest = feeding_figures(capacity, "")
+    assert cost.value == 250.0
+    # 4,000 requests/s at 45 hashes/s per core.
+    assert largest.value == pytest.approx(4000 / 45)

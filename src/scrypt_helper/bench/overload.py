@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from scrypt_helper.bench.criteria import Figure, at_least, at_most, table
+from scrypt_helper.bench.flood import tree_cpu_seconds
 from scrypt_helper.bench.honest import FLOOD_RATE, HONEST_CLIENTS, measure_flood
 from scrypt_helper.bench.http import closed_loop, percentile
 from scrypt_helper.bench.openloop import LATE_MS, OpenLoopResult, Schedule, hash_requests, run_open_loop
@@ -148,11 +149,17 @@ def measure_variant(
     with LocalServer(**flags) as node:
         progress(f"[{variant.label}] closed loop, {CAPACITY_CLIENTS} clients, {seconds:.0f} s")
         cpu_before = own_cpu_seconds()
+        loop_before = tree_cpu_seconds(node.process.pid, main_threads=True)  # type: ignore[union-attr]
         capacity = asyncio.run(closed_loop(node.url, params, CAPACITY_CLIENTS, seconds))
         generator_cpu = own_cpu_seconds() - cpu_before
+        loop_cpu = tree_cpu_seconds(node.process.pid, main_threads=True) - loop_before  # type: ignore[union-attr]
+        answered = capacity.ok + capacity.rejected + capacity.late
         report["capacity"] = {
             **capacity.summary(),
             "generator_cores": round(generator_cpu / capacity.seconds, 2),
+            # The event loops' CPU per request at capacity (hash workers not counted).
+            "loop_us_per_request": round(1e6 * loop_cpu / answered, 1) if answered else math.nan,
+            "workers": int(variant.flags.get("workers", os.cpu_count() or 1)),
         }
         rate = capacity.ok_per_second
         if rate <= 0:
@@ -182,6 +189,24 @@ def measure_variant(
     return report
 
 
+def feeding_figures(capacity: dict[str, Any], prefix: str) -> list[Figure]:
+    """What one event loop spends per request at capacity, and the largest node it could feed."""
+    loop_us = capacity.get("loop_us_per_request", math.nan)
+    if not loop_us or math.isnan(loop_us):
+        return []
+    per_core = capacity["ok_per_second"] / max(1, capacity["workers"])
+    requests = 1e6 / loop_us
+    return [
+        Figure(f"{prefix}event-loop CPU per request at capacity", loop_us, "us"),
+        Figure(
+            f"{prefix}largest node one event loop feeds",
+            requests / per_core,
+            "cores",
+            note=f"{requests:,.0f} requests/s at {per_core:.1f} hashes/s per core",
+        ),
+    ]
+
+
 def variant_figures(report: dict[str, Any], prefix: str) -> list[Figure]:
     """A variant's figures with their criteria."""
     capacity = report["capacity"]
@@ -193,7 +218,8 @@ def variant_figures(report: dict[str, Any], prefix: str) -> list[Figure]:
             None,
             capacity["generator_cores"],
             f"p99 {capacity['p99_ms']:.0f} ms; {capacity['rejected_503'] + capacity['late_503']} 503s",
-        )
+        ),
+        *feeding_figures(capacity, prefix),
     ]
     for level in report["open_loop"]:
         m, node = level["multiple"], level["node"]
