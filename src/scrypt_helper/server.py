@@ -168,6 +168,8 @@ def serve_front_process(settings: Settings, listeners: Listeners | None = None) 
         configure_logging(settings.log_level)
         forbid_core_dumps()
     node = build_node(settings)
+    if listeners is not None:
+        listeners.wait_for_the_others()
     # uvloop, as uvicorn itself would choose: its event loop costs a request about half as much.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve_node(settings, node, listeners))

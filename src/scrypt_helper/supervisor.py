@@ -2,9 +2,10 @@
 
 The parent binds one socket per process on each port, all with ``SO_REUSEPORT``, and hands each
 process its own: the kernel then spreads new connections evenly over the processes that listen,
-where one shared socket lets whichever event loop wakes first accept a whole burst. A socket
-starts listening only when its process is ready, so no connection waits on a process that is
-still starting, and one whose process has gone takes no more. The processes are spawned, not
+where one shared socket lets whichever event loop wakes first accept a whole burst. The sockets
+start listening together, once every process has built its node, so no connection waits on a
+process that is still starting and none piles onto the first one ready; one whose process has
+gone takes no more. The processes are spawned, not
 forked: each starts a fresh interpreter, builds its own node (engine, threads, event loop), and
 imports prometheus_client with the node's multiprocess directory already in its environment.
 
@@ -32,7 +33,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from multiprocessing.process import BaseProcess
 from types import FrameType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from scrypt_helper.config import Settings
 from scrypt_helper.metrics import MULTIPROCESS_DIR_ENV, forget_process
@@ -51,13 +52,24 @@ SHARED_MEMORY = "/dev/shm"  # noqa: S108 - only a parent for mkdtemp, which make
 
 
 class Listeners(NamedTuple):
-    """One front process's sockets: the service port's, and the private metrics port's if set."""
+    """One front process's sockets: the service port's, and the private metrics port's if set;
+    and where the node's processes meet once each is built, so that they start listening together."""
 
     public: socket.socket
     metrics: socket.socket | None
+    built: Any = None  # a multiprocessing Barrier of all the node's processes
+
+    def wait_for_the_others(self) -> None:
+        """Return once every process of the node is built. Were the port to open with the first
+        process, the first clients' keep-alive connections would all stay with it, its one share of
+        the workers busy and the others idle."""
+        if self.built is not None:
+            self.built.wait(START_TIMEOUT)
 
 
 FrontProcess = Callable[[Settings, Listeners], None]
+# Seconds a built process waits for the others (engine self-test, buffers) before it gives up.
+START_TIMEOUT = 300.0
 
 
 def bind(host: str, port: int, count: int) -> list[socket.socket]:
@@ -133,9 +145,10 @@ class Supervisor:
         context = multiprocessing.get_context("spawn")
         port = public[0].getsockname()[1]
         previous = {sig: signal.signal(sig, self.relay) for sig in RELAYED}
+        built = context.Barrier(len(self.plan.shares))
         try:
             for index, share in enumerate(self.plan.shares):
-                listeners = Listeners(public[index], private[index])
+                listeners = Listeners(public[index], private[index], built)
                 if not self.stopping:
                     child = context.Process(
                         target=run_front_process,

@@ -80,9 +80,21 @@ def scrypt(params: ScryptParams, data: bytes) -> str:
 @pytest.fixture(scope="module")
 def node() -> Iterator[LocalServer]:
     with local_node(**SHARABLE, allowed_params=allowed_json(SMALL)) as server:
-        # The launcher returns once one process answers; wait for both.
-        wait_for(lambda: len(answering_pids(server.url)) == 2, what="both processes answering")
         yield server
+
+
+async def test_the_processes_start_listening_together():
+    # The launcher returns the moment the port answers; the connections opened right then must
+    # reach both processes. Had the port opened with the first process built (its engine timed,
+    # its buffers reserved), those first keep-alive connections would all be its.
+    flags = {**SHARABLE, "engine": "native", "allowed_params": allowed_json(PICL_PARAMS)}
+    with local_node(**flags) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            # 24 new connections at once: all 24 to one process by chance has a chance of 2**-23.
+            answers = await asyncio.gather(
+                *(client.get("/__heartbeat__", headers={"Connection": "close"}) for _ in range(24))
+            )
+        assert len({answer.json()["details"]["node"]["pid"] for answer in answers}) == 2
 
 
 def test_two_processes_of_the_node_answer_each_with_a_pid_of_its_own(node):
