@@ -30,6 +30,7 @@ from scrypt_helper.cpus import usable_cpus
 from scrypt_helper.engines.base import ScryptParams
 from scrypt_helper.engines.registry import ENGINE_NAMES
 from scrypt_helper.engines.vectors import PICL_SALT
+from scrypt_helper.scheduler import WORKER_NICENESS
 from scrypt_helper.wire import wire_params
 
 ENV_PREFIX = "SCRYPT_HELPER_"
@@ -132,7 +133,7 @@ class Settings(BaseSettings):
         2.0, gt=0, description="Seconds a request may wait for a worker before it is answered 503."
     )
     worker_niceness: int = Field(
-        10,
+        WORKER_NICENESS,
         ge=0,
         le=19,
         description="CPU niceness of the hash workers, so that on cores they saturate the event loop "

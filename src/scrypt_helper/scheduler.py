@@ -81,8 +81,9 @@ BatchObserver = Callable[[int, float], None]
 # stops, but not in the few milliseconds between a batch's answers and the next requests.
 IDLE_WIPE_SECONDS = 0.25
 # Workers run at a lower CPU priority than the event loop (by default), so that on a machine whose
-# cores they saturate, health checks and refusals are still answered at once.
-WORKER_NICENESS = 10
+# cores they saturate, health checks and refusals are answered soon; not so low that a busy loop
+# starves them (docs/design.md, "Workers run a little below the event loop").
+WORKER_NICENESS = 5
 # A job is admitted only if a worker is expected to start it within this share of max_queue_wait:
 # the estimate is an average, and the rest absorbs its error before the deadline would expire it.
 ADMISSION_MARGIN = 0.8

@@ -200,7 +200,7 @@ def thread_niceness(pid: int) -> dict[int, int]:
     }
 
 
-@pytest.mark.parametrize(("flags", "workers_nice"), [({}, 10), ({"worker_niceness": 3}, 3)])
+@pytest.mark.parametrize(("flags", "workers_nice"), [({}, 5), ({"worker_niceness": 12}, 12)])
 def test_hash_workers_run_below_the_event_loop_priority(flags: dict[str, int], workers_nice: int):
     with local_node(engine="hashlib", allowed_params=allowed_json(SMALL), workers=2, **flags) as node:
         nice = thread_niceness(node.process.pid)

@@ -50,12 +50,13 @@ def _integer_ticks(ax: plt.Axes, clients: list[int]) -> None:
 def draw_overload_plots(report: dict[str, Any], out: Path, stem: str) -> list[Path]:
     """Goodput against offered load, and an honest client beside a flood, for each node measured."""
     variants = report["variants"]
+    labels = _distinct_labels(variants)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for variant in variants:
+    for variant, label in zip(variants, labels, strict=True):
         levels = variant["open_loop"]
         multiples = [1.0] + [level["multiple"] for level in levels]
         goodput = [100.0] + [level["goodput_pct"] for level in levels]
-        ax.plot(multiples, goodput, marker="o", label=variant["label"])
+        ax.plot(multiples, goodput, marker="o", label=label.replace("\n", ", "))
     ax.axhline(100, color="grey", linestyle="--", label="closed-loop capacity")
     ax.set(
         xscale="log",
@@ -72,7 +73,6 @@ def draw_overload_plots(report: dict[str, Any], out: Path, stem: str) -> list[Pa
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 4))
-    labels = [variant["label"] for variant in variants]
     for ax, (key, title) in zip(
         axes,
         (
@@ -87,7 +87,7 @@ def draw_overload_plots(report: dict[str, Any], out: Path, stem: str) -> list[Pa
         flooded = [variant["flood"]["during_flood"][key] for variant in variants]
         ax.bar([p - 0.2 for p in positions], alone, width=0.4, label="alone")
         ax.bar([p + 0.2 for p in positions], flooded, width=0.4, label="beside the flood")
-        ax.set_xticks(list(positions), labels)
+        ax.set_xticks(list(positions), labels, fontsize=8, rotation=20)
         ax.set_title(title)
     axes[0].legend()
     rate = variants[0]["flood"]["flood"]["target_per_second"]
@@ -96,3 +96,13 @@ def draw_overload_plots(report: dict[str, Any], out: Path, stem: str) -> list[Pa
     fig.savefig(flood_path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return [goodput_path, flood_path]
+
+
+def _distinct_labels(variants: list[dict[str, Any]]) -> list[str]:
+    """Each node's flags that differ between the nodes, one per line (its label if none differ)."""
+    flags = [variant.get("flags") or {} for variant in variants]
+    names = sorted({name for each in flags for name in each})
+    differing = [name for name in names if len({str(each.get(name)) for each in flags}) > 1]
+    if not differing:
+        return [variant["label"] for variant in variants]
+    return ["\n".join(f"{name}={each.get(name, '-')}" for name in differing) for each in flags]
