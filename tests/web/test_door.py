@@ -44,6 +44,19 @@ def raw_headers(request: bytes) -> list[tuple[bytes, bytes]]:
     return [(name.lower(), value) for name, value in (line.split(b": ", 1) for line in head)]
 
 
+def connect(app) -> tuple[Any, RecordingTransport]:
+    """uvicorn's protocol as the node runs it, with the door, on a connection that records writes."""
+    config = uvicorn.Config(
+        app.app, log_config=None, access_log=False, server_header=False, date_header=False
+    )
+    config.load()
+    protocol_class = guarded_protocol(read_timeout=5, max_connections=10, door=Door(app.node))
+    protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+    transport = RecordingTransport()
+    protocol.connection_made(transport)
+    return protocol, transport
+
+
 async def hold_the_worker(app, engine) -> asyncio.Task[Any]:
     engine.gate.clear()
     held = asyncio.create_task(app.post("/", json=request_body(SMALL, b"\x02")))
@@ -116,14 +129,7 @@ async def test_the_door_steps_aside_where_it_cannot_answer_as_the_endpoint(make_
 async def test_the_connection_lives_on_after_an_answer_from_the_door(make_app, engine):
     app = await make_app(queue_size=0)
     held = await hold_the_worker(app, engine)
-    config = uvicorn.Config(
-        app.app, log_config=None, access_log=False, server_header=False, date_header=False
-    )
-    config.load()
-    protocol_class = guarded_protocol(read_timeout=5, max_connections=10, door=Door(app.node))
-    protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
-    transport = RecordingTransport()
-    protocol.connection_made(transport)
+    protocol, transport = connect(app)
     request = post()
     head, body = request.split(b"\r\n\r\n")
     protocol.data_received(head + b"\r\n\r\n")  # the body has not come yet: answered all the same
@@ -181,14 +187,7 @@ async def test_refusals_at_the_door_count_against_the_request_rules(make_app):
 
 async def test_a_valid_request_the_door_held_is_served_whole(make_app):
     app = await make_app()
-    config = uvicorn.Config(
-        app.app, log_config=None, access_log=False, server_header=False, date_header=False
-    )
-    config.load()
-    protocol_class = guarded_protocol(read_timeout=5, max_connections=10, door=Door(app.node))
-    protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
-    transport = RecordingTransport()
-    protocol.connection_made(transport)
+    protocol, transport = connect(app)
     request = post()
     protocol.data_received(request[:-10])  # the body comes in two pieces
     protocol.data_received(request[-10:])

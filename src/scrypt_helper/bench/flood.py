@@ -52,6 +52,23 @@ async def read_answer(reader: asyncio.StreamReader) -> Answer:
     return Answer(int(lines[0].split(" ", 2)[1]), headers, body)
 
 
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes, statuses: Counter[int]
+) -> bool:
+    """Send one request and read its answer, counting its status (0: the connection failed).
+
+    True when the connection must be opened again (it failed, or the server closes it).
+    """
+    writer.write(request)
+    try:
+        answer = await read_answer(reader)
+    except (OSError, asyncio.IncompleteReadError):
+        statuses[0] += 1
+        return True
+    statuses[answer.status] += 1
+    return answer.headers.get("connection") == "close"
+
+
 async def _connection(host: str, port: int, request: bytes, stop_at: float, statuses: Counter[int]) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -174,14 +191,7 @@ async def _tenths(host: str, port: int, total: int, connections: int, seed: int,
         try:
             while sent < total:
                 sent += 1
-                writer.write(forwarded_get(host, port, random_ipv6(rng)))
-                try:
-                    answer = await read_answer(reader)
-                    statuses[answer.status] += 1
-                    reopen = answer.headers.get("connection") == "close"
-                except (ConnectionError, asyncio.IncompleteReadError):
-                    statuses[0] += 1
-                    reopen = True
+                reopen = await exchange(reader, writer, forwarded_get(host, port, random_ipv6(rng)), statuses)
                 answered += 1
                 if answered % tenth == 0:
                     marks.append(time.monotonic())

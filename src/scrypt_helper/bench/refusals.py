@@ -35,7 +35,7 @@ import httpx
 
 from scrypt_helper.bench.bare_app import BareServer
 from scrypt_helper.bench.child import Child, run_async
-from scrypt_helper.bench.flood import prepared_request, read_answer, tree_cpu_seconds
+from scrypt_helper.bench.flood import exchange, prepared_request, read_answer, tree_cpu_seconds
 from scrypt_helper.bench.report import progress
 from scrypt_helper.bench.wrk import WrkFigure, run_wrk, wrk_path
 from scrypt_helper.config import allowed_params_json
@@ -178,15 +178,7 @@ async def _round(streams: list[Stream], target: Target, seconds: float) -> Round
             writer.close()
             reader, writer = await asyncio.open_connection(target.host, target.port)
         while loop.time() < stop_at:
-            writer.write(request)
-            try:
-                answer = await read_answer(reader)
-                statuses[answer.status] += 1
-                reopen = answer.headers.get("connection") == "close"
-            except (OSError, asyncio.IncompleteReadError):
-                statuses[0] += 1
-                reopen = True
-            if reopen:
+            if await exchange(reader, writer, request, statuses):
                 writer.close()
                 reader, writer = await asyncio.open_connection(target.host, target.port)
         streams[index] = (reader, writer)
