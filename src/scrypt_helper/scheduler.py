@@ -158,7 +158,12 @@ class Scheduler:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the worker threads; return once each holds its buffers (see ``reserve``)."""
+        """Start the worker threads; return once each holds its buffers (see ``reserve``).
+
+        Once started, a second call does nothing: a front process starts its workers before it
+        meets the node's other processes, and the app's lifespan then finds them running."""
+        if self._threads:
+            return
         for index in range(self.workers):
             thread = threading.Thread(target=self._work, name=f"scrypt-worker-{index}", daemon=True)
             thread.start()

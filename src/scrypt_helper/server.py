@@ -169,6 +169,9 @@ def serve_front_process(settings: Settings, listeners: Listeners | None = None) 
         forbid_core_dumps()
     node = build_node(settings)
     if listeners is not None:
+        # Workers hold their buffers before the processes meet (faulting them in takes about a
+        # second), so that every process starts listening within milliseconds of the others.
+        node.scheduler.start()
         listeners.wait_for_the_others()
     # uvloop, as uvicorn itself would choose: its event loop costs a request about half as much.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

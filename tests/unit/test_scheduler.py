@@ -375,3 +375,10 @@ async def test_without_a_window_no_batch_waits():
         await scheduler.submit(A, b"second")
     assert [inputs for _, inputs in engine.batches] == [[b"first"], [b"second"]]
     assert scheduler.close(timeout=5)
+
+
+def test_starting_twice_starts_the_workers_once():
+    scheduler = make(GatedEngine(), workers=2)
+    scheduler.start()
+    assert scheduler.alive_workers == 2
+    assert scheduler.close(timeout=5)
