@@ -3,11 +3,11 @@
 The parent binds one socket per process on each port, all with ``SO_REUSEPORT``, and hands each
 process its own: the kernel then spreads new connections evenly over the processes that listen,
 where one shared socket lets whichever event loop wakes first accept a whole burst. The sockets
-start listening together, once every process has built its node, so no connection waits on a
-process that is still starting and none piles onto the first one ready; one whose process has
-gone takes no more. The processes are spawned, not
-forked: each starts a fresh interpreter, builds its own node (engine, threads, event loop), and
-imports prometheus_client with the node's multiprocess directory already in its environment.
+start listening together, once every process has built its node and reserved its workers' buffers,
+so no connection waits on a process that is still starting and none piles onto the first one ready;
+one whose process has gone takes no more. The processes are spawned, not forked: each starts a
+fresh interpreter, builds its own node (engine, threads, event loop), and imports prometheus_client
+with the node's multiprocess directory already in its environment.
 
 The parent turns each SIGTERM or SIGINT into one ``STOP`` signal to every process, which drains
 as a single-process node does on its first and stops on its second. The processes ignore SIGTERM
