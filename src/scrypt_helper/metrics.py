@@ -13,6 +13,7 @@ series, from its own registry.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -79,6 +80,7 @@ class Metrics:
         self.rejections = Counter(
             f"{PREFIX}_rejections", "Requests refused without a hash, by reason.", ["reason"], registry=r
         )
+        self._rejections_by_reason: dict[str, Any] = {}  # the reasons are a handful of labels
         self.queue_depth = Gauge(
             f"{PREFIX}_queue_depth", "Hashes waiting for a worker.", registry=r, multiprocess_mode="livesum"
         )
@@ -156,6 +158,13 @@ class Metrics:
                 self.redis_failovers.inc()
 
         store.on_change = changed
+
+    def count_rejection(self, reason: str) -> None:
+        """One request refused without a hash; each reason's series is looked up once (hot path)."""
+        series = self._rejections_by_reason.get(reason)
+        if series is None:
+            series = self._rejections_by_reason[reason] = self.rejections.labels(reason)
+        series.inc()
 
     def observe_decision(self, rule: str, policy: str) -> None:
         self.decisions.labels(rule, policy).inc()

@@ -29,7 +29,6 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from scrypt_helper import errors, wire
 from scrypt_helper.abuse import ClientIdentity
@@ -75,7 +74,6 @@ class Door:
         self.series = RequestSeries(node.metrics)
         self.logger = logging.getLogger("request.summary")
         self._encoded: dict[tuple[int, str], bytes] = {}  # fixed answers (503s, 400s, 413), once each
-        self._rejection_counters: dict[str, Any] = {}
         self._counting: set[asyncio.Task[None]] = set()
 
     def refusal(
@@ -98,7 +96,7 @@ class Door:
         try:
             node.scheduler.check_admission()
         except Rejected as exc:
-            self._rejections(exc.reason).inc()
+            node.metrics.count_rejection(exc.reason)
             error = errors.service_unavailable(str(exc), node.scheduler.retry_after)
             return self._answer(headers, started, error, client, reason=exc.reason)
         declared = headers.content_length
@@ -170,9 +168,3 @@ class Door:
         task = asyncio.get_running_loop().create_task(count())
         self._counting.add(task)
         task.add_done_callback(self._counting.discard)
-
-    def _rejections(self, reason: str) -> Any:
-        counter = self._rejection_counters.get(reason)
-        if counter is None:  # the reasons are a handful of labels
-            counter = self._rejection_counters[reason] = self.node.metrics.rejections.labels(reason)
-        return counter

@@ -151,11 +151,11 @@ class ScryptEndpoint:
             finally:
                 await attempt.settle(computed=computed)
         except Rejected as exc:
-            node.metrics.rejections.labels(exc.reason).inc()
+            node.metrics.count_rejection(exc.reason)
             state["reason"] = exc.reason
             raise errors.service_unavailable(str(exc), node.scheduler.retry_after) from None
         except ClientGone:
-            node.metrics.rejections.labels("client_gone").inc()
+            node.metrics.count_rejection("client_gone")
             state["reason"] = "client_gone"
             await respond(send, CLIENT_CLOSED_REQUEST, [], b"")
             return
