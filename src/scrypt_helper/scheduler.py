@@ -226,7 +226,7 @@ class Scheduler:
     def expected_wait(self) -> float:
         """Seconds until a worker would start a job queued now."""
         with self._cond:
-            return self._expected_wait()
+            return self._foreseen_wait() * self._calibration
 
     def check_admission(self) -> None:
         """Raise ``Draining`` or ``QueueFull`` if a job submitted now would be refused."""
@@ -286,9 +286,6 @@ class Scheduler:
         if foreseen * self._calibration > ADMISSION_MARGIN * self.max_queue_wait:
             raise QueueFull("no worker would be free within the maximum queue wait")
         return foreseen
-
-    def _expected_wait(self) -> float:
-        return self._foreseen_wait() * self._calibration
 
     def _foreseen_wait(self) -> float:
         """The work ahead of a job queued now, per worker, by the measured seconds per job."""
@@ -396,7 +393,7 @@ class Scheduler:
                 item.state = _State.RUNNING
             self._running += len(batch)
             self._busy_workers += 1
-            self._batch_ends[threading.get_ident()] = time.monotonic() + sum(item.seconds for item in batch)
+            self._batch_ends[threading.get_ident()] = now + sum(item.seconds for item in batch)
             return batch
 
     def _wait_for_company(self, lanes: int) -> None:

@@ -50,6 +50,7 @@ class Guard:
         # Bans come only from ``ban`` rules: a node with none looks none up, and a request no rule
         # counts then costs no trip to the store.
         self._bans = any(rule.policy == "ban" for rule in self.rules)
+        self._counts_requests = self._bans or any(rule.action == "request" for rule in self.rules)
         # The refusals this node gave, each until its block or ban ends: the door of ``/`` refuses
         # a client's next hashes from here, with no store trip and no body read. Bounded, LRU.
         self._penalties: collections.OrderedDict[ClientIdentity, tuple[float, str, str]] = (
@@ -71,9 +72,7 @@ class Guard:
 
     def counts(self, client: ClientIdentity) -> bool:
         """Whether ``admit_request`` would count this client's request or look up its bans."""
-        return not self.allowed(client) and (
-            self._bans or any(rule.action == "request" for rule in self.rules)
-        )
+        return self._counts_requests and not self.allowed(client)
 
     async def admit_request(self, client: ClientIdentity) -> None:
         """Any API request: deny list, bans, key blocks, the ``request`` rules, then an unknown key.
