@@ -176,6 +176,12 @@ class Settings(BaseSettings):
         "version.json", description="Dockerflow version.json served at /__version__ (if it exists)."
     )
     log_level: LogLevel = Field("INFO", description="Lowest level logged (MozLog JSON on stdout).")
+    refusal_log_rate: int = Field(
+        100,
+        ge=0,
+        description="Refusals (4xx, 503) given a request.summary line each, per second and front "
+        "process; the rest are counted in one request.refusals line a second (0: a line for every one).",
+    )
     trusted_proxies: Proxies = Field(
         TrustedProxies(),
         description="Proxies whose X-Forwarded-For is believed: a hop count, or comma-separated CIDRs "

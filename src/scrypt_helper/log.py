@@ -1,15 +1,22 @@
-"""MozLog JSON logging on stdout for every logger, uvicorn's included.
-
-The per-request ``request.summary`` line comes from ``web.middleware.request_summary``.
+"""MozLog JSON logging on stdout for every logger, uvicorn's included, and the per-request
+``request.summary`` line (``SummaryLog``), written by ``web.middleware.request_summary`` and the door.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import json
 import logging
 import logging.config
 import os
 import socket
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 from dockerflow.logging import MozlogFormatter, SafeJSONEncoder
 
@@ -29,6 +36,9 @@ SUMMARY_FIELDS = (
     "hash_ms",
     "batch",
 )
+# The numbers the endpoint of ``/`` leaves in ``scope["state"]`` for the summary line.
+SUMMARY_STATE_FIELDS = ("errno", "reason", "queue_ms", "hash_ms", "batch")
+_ENCODER = SafeJSONEncoder()
 
 
 class ServiceFormatter(MozlogFormatter):
@@ -56,7 +66,7 @@ class ServiceFormatter(MozlogFormatter):
             return super().format(record)
         attributes = record.__dict__
         fields = {name: attributes[name] for name in SUMMARY_FIELDS if name in attributes}
-        body = json.dumps(fields, cls=SafeJSONEncoder)
+        body = _ENCODER.encode(fields)
         return self._head % (int(record.created * 1e9), record.process or os.getpid()) + body + "}"
 
 
@@ -93,3 +103,91 @@ def configure_logging(level: str) -> None:
             },
         }
     )
+
+
+def is_refusal(code: int) -> bool:
+    """A client error or an overload answer: the answers a flood is made of."""
+    return 400 <= code < 499 or code == 503
+
+
+class SummaryLog:
+    """The ``request.summary`` line of each request, with refusals held to a budget a second.
+
+    Under a flood nearly every answer is a refusal, and a line for each would turn the flood into
+    a log flood: the node's CPU (a line costs more than the rest of a refusal) and the central log
+    store's volume. So the first ``refusals_per_second`` refusals of each second get a line each;
+    the rest are counted by status and told in one ``request.refusals`` line when that second
+    ends. Every other answer (a hash, a health check, a fault) always gets its line; 0 gives every
+    refusal its line too. The metrics count every request either way.
+    """
+
+    def __init__(self, refusals_per_second: int = 100, clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger = logging.getLogger("request.summary")
+        self.refusals_logger = logging.getLogger("request.refusals")
+        self.refusals_per_second = refusals_per_second
+        self._clock = clock
+        self._second_ends = float("-inf")
+        self._left = 0  # lines still allowed this second
+        self._unlogged: Counter[int] = Counter()  # refusals of this second without a line, by status
+        self._timer: asyncio.TimerHandle | None = None  # the flush at this second's end
+
+    def write(
+        self,
+        *,
+        agent: str | None,
+        path: str,
+        method: str,
+        code: int,
+        lang: str | None,
+        seconds: float,
+        rid: str | None,
+        state: dict[str, Any],
+    ) -> None:
+        """Log one request (``rid`` None: a fresh id), unless it is a refusal over this second's budget."""
+        if not self.logger.isEnabledFor(logging.INFO) or not self._wants_line(code):
+            return
+        fields: dict[str, Any] = {
+            "agent": agent or "",
+            "path": path,
+            "method": method,
+            "code": code,
+            "lang": lang,
+            "t": int(seconds * 1000),
+            "rid": rid or str(uuid.uuid4()),
+        }
+        for name in SUMMARY_STATE_FIELDS:
+            if name in state:
+                fields[name] = state[name]
+        self.logger.info("", extra=fields)
+
+    def flush(self) -> None:
+        """Log the count of refusals left without a line, if any."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._unlogged:
+            by_code = {str(code): count for code, count in sorted(self._unlogged.items())}
+            self._unlogged.clear()
+            fields = {"unlogged": sum(by_code.values()), "by_code": by_code}
+            # An empty context: the line belongs to no one request, so it carries no request id.
+            contextvars.Context().run(
+                self.refusals_logger.info, "", extra={**fields, "per_second": self.refusals_per_second}
+            )
+
+    def _wants_line(self, code: int) -> bool:
+        if not self.refusals_per_second or not is_refusal(code):
+            return True
+        now = self._clock()
+        if now >= self._second_ends:
+            self.flush()
+            self._second_ends = now + 1.0
+            self._left = self.refusals_per_second
+        if self._left:
+            self._left -= 1
+            return True
+        if self._timer is None:  # the first refusal left without a line this second
+            # Without a running loop, the next second's first refusal tells the count instead.
+            with contextlib.suppress(RuntimeError):
+                self._timer = asyncio.get_running_loop().call_later(self._second_ends - now, self.flush)
+        self._unlogged[code] += 1
+        return False

@@ -1,4 +1,4 @@
-"""One node's parts, assembled in one place: engine, scheduler, limits and metrics.
+"""One node's parts, assembled in one place: engine, scheduler, limits, metrics and request log.
 
 ``build_node(settings)`` is the only place that wires them; the web layer receives the
 finished ``Node`` and never builds anything itself.
@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scrypt_helper.abuse import Guard, LimitStore
 from scrypt_helper.config import Settings
 from scrypt_helper.engines import Engine, EngineUnavailable, ScryptParams, select_engine
 from scrypt_helper.hygiene import memlock_shortfall
+from scrypt_helper.log import SummaryLog
 from scrypt_helper.metrics import Metrics
 from scrypt_helper.scheduler import Scheduler, cost
 
@@ -29,6 +30,7 @@ class Node:
     scheduler: Scheduler
     metrics: Metrics
     guard: Guard
+    summary_log: SummaryLog = field(default_factory=SummaryLog)
     draining: bool = False
 
 
@@ -78,7 +80,8 @@ def build_node(settings: Settings, engine: Engine | None = None) -> Node:
         engine.lanes,
         queue_size,
     )
-    return Node(settings=settings, scheduler=scheduler, metrics=metrics, guard=guard)
+    summary_log = SummaryLog(settings.refusal_log_rate)
+    return Node(settings=settings, scheduler=scheduler, metrics=metrics, guard=guard, summary_log=summary_log)
 
 
 def lock_buffers(engine: Engine, settings: Settings) -> None:

@@ -1,10 +1,12 @@
-"""Logs are MozLog JSON with a request.summary per request, and never contain inputs or outputs."""
+"""Logs are MozLog JSON with a request.summary per request (refusals within a budget a second), and
+never contain inputs or outputs."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections import Counter
 
 import httpx
 
@@ -46,3 +48,25 @@ def test_no_input_or_output_in_logs_even_at_debug():
         assert fields["t"] >= 0
         assert fields["rid"]
     assert sorted(f["errno"] for f in summaries if f["code"] == 400) == [106, 107]
+
+
+def test_a_flood_of_refusals_is_logged_within_its_budget_and_counted_whole():
+    sent = 300
+    node = local_node(engine="hashlib", allowed_params=allowed_json(SMALL), refusal_log_rate=20)
+    with node, httpx.Client(base_url=node.url) as client:
+        bad = {**request_body(SMALL, b"\x01"), "N": 7}
+        statuses = {client.post("/", json=bad).status_code for _ in range(sent)}
+        assert client.get("/__heartbeat__").status_code == 200
+        metrics = client.get("/metrics").text
+    assert statuses == {400}
+    assert f'scrypt_helper_requests_total{{method="POST",route="/",status="400"}} {sent}.0' in metrics
+    records = [json.loads(line) for line in node.logs().splitlines() if line.startswith("{")]
+    refused = [r for r in records if r["Type"] == "request.summary" and r["Fields"]["code"] == 400]
+    told = [r["Fields"] for r in records if r["Type"] == "request.refusals"]
+    assert told, "the refusals beyond the budget are told in a request.refusals line"
+    assert all(set(fields["by_code"]) == {"400"} for fields in told)
+    # Every refusal is either logged or counted (the last count at shutdown), never both.
+    assert len(refused) + sum(fields["unlogged"] for fields in told) == sent
+    per_second = Counter(r["Timestamp"] // 10**9 for r in refused)
+    assert max(per_second.values()) <= 2 * 20  # a budget second may straddle two clock seconds
+    assert any(r["Fields"]["path"] == "/__heartbeat__" for r in records if r["Type"] == "request.summary")

@@ -1,13 +1,14 @@
-"""The request.summary line from the service's formatter is dockerflow's MozLog line, field for field."""
+"""The request.summary line: dockerflow's MozLog line field for field, with refusals held to a budget."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
 from dockerflow.logging import MozlogFormatter
 
-from scrypt_helper.log import LOGGER_NAME, ServiceFormatter
+from scrypt_helper.log import LOGGER_NAME, ServiceFormatter, SummaryLog
 
 
 def summary_record(**fields: object) -> logging.LogRecord:
@@ -37,3 +38,98 @@ def test_other_lines_are_dockerflows():
     line = json.loads(ServiceFormatter().format(record))
     assert line["Fields"]["msg"] == "engine native"
     assert line["Severity"] == 4
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Lines(logging.Handler):
+    """The records that reach the summary and refusals loggers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def of(self, name: str) -> list[logging.LogRecord]:
+        return [record for record in self.records if record.name == name]
+
+
+def write(summary: SummaryLog, code: int, rid: str | None = None) -> None:
+    summary.write(
+        agent=None, path="/", method="POST", code=code, lang=None, seconds=0.001, rid=rid, state={"errno": 1}
+    )
+
+
+def capture() -> Lines:
+    lines = Lines()
+    for name in ("request.summary", "request.refusals"):
+        logger = logging.getLogger(name)
+        logger.addHandler(lines)
+        logger.setLevel(logging.INFO)
+    return lines
+
+
+def release(lines: Lines) -> None:
+    for name in ("request.summary", "request.refusals"):
+        logging.getLogger(name).removeHandler(lines)
+
+
+def test_refusals_beyond_the_budget_are_counted_in_one_line_a_second():
+    lines, clock = capture(), Clock()
+    try:
+        summary = SummaryLog(3, clock=clock)
+        for code in (429, 400, 503, 429, 503, 429):
+            write(summary, code)
+        write(summary, 200)  # a hash always gets its line
+        assert [r.code for r in lines.of("request.summary")] == [429, 400, 503, 200]
+        assert all(r.rid for r in lines.of("request.summary"))  # a fresh id where none came
+        assert lines.of("request.refusals") == []
+        clock.now += 1.0  # the next second: its first refusal tells the last second's count
+        write(summary, 400)
+        (told,) = lines.of("request.refusals")
+        assert (told.unlogged, told.by_code, told.per_second) == (3, {"429": 2, "503": 1}, 3)
+        assert [r.code for r in lines.of("request.summary")][-1] == 400
+        summary.flush()  # nothing left without a line: nothing more to tell
+        assert len(lines.of("request.refusals")) == 1
+    finally:
+        release(lines)
+
+
+def test_a_zero_budget_logs_every_refusal():
+    lines = capture()
+    try:
+        summary = SummaryLog(0, clock=Clock())
+        for _ in range(500):
+            write(summary, 429, rid="r")
+        summary.flush()
+        assert len(lines.of("request.summary")) == 500
+        assert lines.of("request.refusals") == []
+    finally:
+        release(lines)
+
+
+def test_the_count_is_told_when_the_second_ends_without_further_refusals():
+    lines = capture()
+
+    async def flood_then_quiet() -> None:
+        summary = SummaryLog(1)  # the real clock, and the loop's timer
+        for _ in range(5):
+            write(summary, 503)
+        assert lines.of("request.refusals") == []
+        await asyncio.sleep(1.2)
+
+    try:
+        asyncio.run(flood_then_quiet())
+        (told,) = lines.of("request.refusals")
+        assert (told.unlogged, told.by_code) == (4, {"503": 4})
+        assert json.loads(ServiceFormatter().format(told))["Fields"]["unlogged"] == 4
+    finally:
+        release(lines)

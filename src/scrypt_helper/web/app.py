@@ -42,6 +42,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         node.draining = True
         await asyncio.to_thread(node.scheduler.close, node.settings.shutdown_timeout)
         await node.guard.store.close()
+        node.summary_log.flush()
 
 
 def create_app(node: Node) -> FastAPI:
@@ -78,7 +79,7 @@ def create_app(node: Node) -> FastAPI:
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=node.metrics)
-    app.add_middleware(RequestSummaryMiddleware)
+    app.add_middleware(RequestSummaryMiddleware, summary_log=node.summary_log)
     return app
 
 

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,13 +34,15 @@ from scrypt_helper.errors import ApiError
 from scrypt_helper.node import Node
 from scrypt_helper.scheduler import Rejected
 from scrypt_helper.web.middleware.request_metrics import RequestSeries
-from scrypt_helper.web.middleware.request_summary import log_summary
 from scrypt_helper.web.middleware.security_headers import ENCODED_SECURITY_HEADERS
-from scrypt_helper.web.scrypt import RequestHeaders, identify_client
+from scrypt_helper.web.scrypt import ClientIdentifier, RequestHeaders
 
 FIXED_HEADERS = b"".join(
     b"%s: %s\r\n" % pair for pair in ((b"content-type", b"application/json"), *ENCODED_SECURITY_HEADERS)
 )
+# Answers kept encoded: the fixed ones (403, 503s, 400s, 413) and a ban's 429 for each second it
+# still has to run, so this is far more than a node needs at once; past it, the table starts over.
+MAX_ENCODED = 256
 # Counts of refused requests still running against the limit store; beyond this many (a store
 # far slower than the refusals) the door's refusals go uncounted rather than pile up.
 MAX_COUNTING = 1000
@@ -71,9 +71,11 @@ class Door:
     def __init__(self, node: Node) -> None:
         self.node = node
         self.max_body_bytes = node.settings.max_body_bytes
+        self.scrypt_params = node.settings.scrypt_params
+        self.identifier = ClientIdentifier.of(node.settings)
         self.series = RequestSeries(node.metrics)
-        self.logger = logging.getLogger("request.summary")
-        self._encoded: dict[tuple[int, str], bytes] = {}  # fixed answers (503s, 400s, 413), once each
+        self.summary_log = node.summary_log
+        self._encoded: dict[tuple[int, str, str | None], bytes] = {}  # by status, message, Retry-After
         self._counting: set[asyncio.Task[None]] = set()
 
     def refusal(
@@ -88,7 +90,7 @@ class Door:
         if headers.origin is not None or headers.api_key is not None:
             return None
         node = self.node
-        client = identify_client(node.settings, peer, headers.forwarded_for, None)
+        client = self.identifier.identify(peer, headers.forwarded_for, None)
         if node.guard.denied(client):
             return self._answer(headers, started, errors.forbidden())
         if (left := node.guard.penalty(client)) is not None:
@@ -107,7 +109,7 @@ class Door:
     def judge_body(self, pending: Pending, body: bytes) -> bytes | None:
         """Once the body is in: the answer refusing it (400), or None to serve it the usual way."""
         try:
-            wire.parse_request(body, self.node.settings.scrypt_params)
+            wire.parse_request(body, self.scrypt_params)
         except ApiError as error:
             return self._answer(pending.headers, pending.started, error, pending.client)
         return None
@@ -133,25 +135,22 @@ class Door:
             state["reason"] = reason
         seconds = time.perf_counter() - started
         self.series.record("/", "POST", error.status, seconds)
-        log_summary(
-            self.logger,
+        self.summary_log.write(
             agent=None if headers.user_agent is None else headers.user_agent.decode("latin-1"),
             path="/",
             method="POST",
             code=error.status,
             lang=None if headers.accept_language is None else headers.accept_language.decode("latin-1"),
             seconds=seconds,
-            rid=headers.request_id.decode("latin-1") if headers.request_id else str(uuid.uuid4()),
+            rid=headers.request_id.decode("latin-1") if headers.request_id else None,
             state=state,
         )
-        if error.status == 429:  # its Retry-After counts down
-            return encode_response(error)
-        key = (error.status, error.message)
+        key = (error.status, error.message, error.headers().get("Retry-After"))
         answer = self._encoded.get(key)
         if answer is None:
-            answer = encode_response(error)
-            if len(self._encoded) < 64:  # the fixed answers are few; never grow on anything else
-                self._encoded[key] = answer
+            if len(self._encoded) >= MAX_ENCODED:
+                self._encoded.clear()
+            answer = self._encoded[key] = encode_response(error)
         return answer
 
     def _count(self, client: ClientIdentity) -> None:

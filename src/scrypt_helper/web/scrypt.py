@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scrypt_helper import errors, wire
-from scrypt_helper.abuse import ClientIdentity
-from scrypt_helper.abuse.identity import API_KEY_HEADER
+from scrypt_helper.abuse import ApiKeys, ClientIdentity, TrustedProxies
+from scrypt_helper.abuse.identity import API_KEY_HEADER, PrefixLengths
 from scrypt_helper.config import Settings
 from scrypt_helper.errors import ApiError
 from scrypt_helper.node import Node
@@ -93,6 +93,7 @@ class ScryptEndpoint:
     def __init__(self, app: ASGIApp, node: Node) -> None:
         self.app = app
         self.node = node
+        self.identifier = ClientIdentifier.of(node.settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != "/":
@@ -118,7 +119,7 @@ class ScryptEndpoint:
     def identify(self, scope: Scope, headers: RequestHeaders) -> ClientIdentity:
         peer = scope["client"][0] if scope.get("client") else None
         key = None if headers.api_key is None else headers.api_key.decode("latin-1")
-        return identify_client(self.node.settings, peer, headers.forwarded_for, key)
+        return self.identifier.identify(peer, headers.forwarded_for, key)
 
     async def compute(self, scope: Scope, headers: RequestHeaders, receive: Receive, send: Send) -> None:
         """Admit the client, check a browser's origin, admit the job, read and parse the body, then
@@ -170,18 +171,30 @@ class ScryptEndpoint:
         await respond(send, 200, JSON_HEADERS, b'{"output":"%s"}' % result.output.hex().encode())
 
 
-def identify_client(
-    settings: Settings, peer: str | None, forwarded_for: Sequence[str], presented_key: str | None
-) -> ClientIdentity:
-    """The client behind a request from ``peer``; an unknown API key is marked, to be counted and
-    refused (401). ``forwarded_for`` holds every line of the header, in order: a proxy may add
-    its own line after the client's."""
-    ip = settings.trusted_proxies.client_ip(peer, forwarded_for)
-    prefixes = settings.prefix_lengths
-    if presented_key is None:
-        return ClientIdentity(ip, prefix_lengths=prefixes)
-    name = settings.api_keys.name_of(presented_key)
-    return ClientIdentity(ip, api_key=name, prefix_lengths=prefixes, unknown_key=name is None)
+@dataclass(frozen=True, slots=True)
+class ClientIdentifier:
+    """Who sent a request, by the settings' trusted proxies, prefix lengths and API keys, read once
+    (each settings attribute is a model lookup, and this runs for every request to ``/``)."""
+
+    trusted_proxies: TrustedProxies
+    prefix_lengths: PrefixLengths
+    api_keys: ApiKeys
+
+    @classmethod
+    def of(cls, settings: Settings) -> ClientIdentifier:
+        return cls(settings.trusted_proxies, settings.prefix_lengths, settings.api_keys)
+
+    def identify(
+        self, peer: str | None, forwarded_for: Sequence[str], presented_key: str | None
+    ) -> ClientIdentity:
+        """The client behind a request from ``peer``; an unknown API key is marked, to be counted
+        and refused (401). ``forwarded_for`` holds every line of the header, in order: a proxy
+        may add its own line after the client's."""
+        ip = self.trusted_proxies.client_ip(peer, forwarded_for)
+        if presented_key is None:
+            return ClientIdentity(ip, prefix_lengths=self.prefix_lengths)
+        name = self.api_keys.name_of(presented_key)
+        return ClientIdentity(ip, api_key=name, prefix_lengths=self.prefix_lengths, unknown_key=name is None)
 
 
 async def respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

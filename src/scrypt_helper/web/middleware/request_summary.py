@@ -4,30 +4,28 @@ Dockerflow's ``RequestIdMiddleware`` and ``MozlogRequestSummaryLogger`` do this 
 decoding every request header into a dict. Here one layer reads the three headers it needs and
 writes the same line with the same fields: ``agent``, ``path``, ``method``, ``code``, ``lang``,
 ``t`` (ms), ``rid``, plus the numbers the endpoint leaves in ``scope["state"]``. The request id
-also goes into dockerflow's context, so every other log line of the request carries it.
+also goes into dockerflow's context, so every other log line of the request carries it. The line
+is written by the node's ``SummaryLog``, which holds refusals to a budget a second.
 Nothing here ever sees a request body.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
-from typing import Any
 
 from dockerflow.logging import request_id_context
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# Numbers the endpoint of ``/`` records in scope["state"] for the summary line.
-SUMMARY_STATE_FIELDS = ("errno", "reason", "queue_ms", "hash_ms", "batch")
+from scrypt_helper.log import SummaryLog
 
 
 class RequestSummaryMiddleware:
     """Give each request an id (its ``X-Request-Id``, or a fresh UUID), then log its summary."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, summary_log: SummaryLog) -> None:
         self.app = app
-        self.logger = logging.getLogger("request.summary")
+        self.summary_log = summary_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,8 +53,7 @@ class RequestSummaryMiddleware:
         try:
             await self.app(scope, receive, note_status)
         finally:
-            log_summary(
-                self.logger,
+            self.summary_log.write(
                 agent=agent,
                 path=scope["path"],
                 method=scope["method"],
@@ -66,33 +63,3 @@ class RequestSummaryMiddleware:
                 rid=rid,
                 state=scope.get("state") or {},
             )
-
-
-def log_summary(
-    logger: logging.Logger,
-    *,
-    agent: str | None,
-    path: str,
-    method: str,
-    code: int,
-    lang: str | None,
-    seconds: float,
-    rid: str,
-    state: dict[str, Any],
-) -> None:
-    """Write one ``request.summary`` line (also for requests answered below ASGI, by the door)."""
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    fields: dict[str, Any] = {
-        "agent": agent or "",
-        "path": path,
-        "method": method,
-        "code": code,
-        "lang": lang,
-        "t": int(seconds * 1000),
-        "rid": rid,
-    }
-    for name in SUMMARY_STATE_FIELDS:
-        if name in state:
-            fields[name] = state[name]
-    logger.info("", extra=fields)
