@@ -102,6 +102,7 @@ class Metrics:
             ["rule", "policy"],
             registry=r,
         )
+        self._decisions_by_rule: dict[tuple[str, str], Any] = {}  # one per rule and policy in force
         # 0 as soon as one process has lost Redis.
         self.redis_up = Gauge(
             f"{PREFIX}_redis_up",
@@ -167,7 +168,11 @@ class Metrics:
         series.inc()
 
     def observe_decision(self, rule: str, policy: str) -> None:
-        self.decisions.labels(rule, policy).inc()
+        """One abuse decision; each rule's series is looked up once (a flood's refusals each make one)."""
+        series = self._decisions_by_rule.get((rule, policy))
+        if series is None:
+            series = self._decisions_by_rule[(rule, policy)] = self.decisions.labels(rule, policy)
+        series.inc()
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)

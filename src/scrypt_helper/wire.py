@@ -98,10 +98,10 @@ def parse_request(body: bytes, allowed: Sequence[ScryptParams]) -> Job:
     fields = _decode(body)
     data = _parse_input(fields.input)
     salt = _parse_salt(fields.salt)
-    n, r, p, buflen = (
-        _parse_integer(raw, key)
-        for raw, key in ((fields.N, "N"), (fields.r, "r"), (fields.p, "p"), (fields.buflen, "buflen"))
-    )
+    n = _parse_integer(fields.N, "N")
+    r = _parse_integer(fields.r, "r")
+    p = _parse_integer(fields.p, "p")
+    buflen = _parse_integer(fields.buflen, "buflen")
     return Job(params=_match_allowed((salt, n, r, p, buflen), allowed), data=data)
 
 
@@ -162,6 +162,9 @@ def _parse_integer(raw: msgspec.Raw, key: str) -> int:
 
 def _match_allowed(requested: _ParamTuple, allowed: Sequence[ScryptParams]) -> ScryptParams:
     """Return the allowed set equal to ``requested``, or name the first key that rules it out."""
+    for params in allowed:
+        if _as_tuple(params) == requested:
+            return params
     candidates = list(allowed)
     for index, key in enumerate(PARAM_KEYS):
         candidates = [c for c in candidates if _as_tuple(c)[index] == requested[index]]

@@ -65,7 +65,7 @@ class Guard:
 
     def denied(self, client: ClientIdentity) -> bool:
         """Whether the deny list refuses ``client`` (403), counted as a decision; synchronous."""
-        if self.allowed(client) or not client.within(self.denylist):
+        if not self.denylist or self.allowed(client) or not client.within(self.denylist):
             return False
         self._observe("denylist", "deny")
         return True
