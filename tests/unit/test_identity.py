@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from scrypt_helper.abuse.identity import (
     ApiKeys,
@@ -12,6 +14,7 @@ from scrypt_helper.abuse.identity import (
     PrefixLengths,
     TrustedProxies,
     UnparsableAddress,
+    address_text,
     forwarded_entries,
     parse_api_keys,
     parse_ip,
@@ -158,3 +161,31 @@ def test_api_keys_are_found_by_value_and_named():
 def test_bad_api_key_specs(spec):
     with pytest.raises(ValueError, match="name:key"):
         parse_api_keys(spec)
+
+
+# IPv6 addresses built from hextets that are mostly zero or mostly not: runs of zeros of every
+# length and position, the forms whose compression rules differ between writers.
+hextets = st.lists(st.sampled_from([0, 0, 0, 1, 0xFFFF, 0x2001, 0xDB8, 0xABCD]), min_size=8, max_size=8)
+
+
+@given(hextets)
+def test_an_ipv6_address_has_the_text_ipaddress_gives_it(words):
+    address = ipaddress.IPv6Address(b"".join(word.to_bytes(2, "big") for word in words))
+    assert address_text(address) == str(address)
+
+
+@given(hextets, st.integers(min_value=0, max_value=128))
+def test_an_ipv6_prefix_has_the_text_ipaddress_gives_it(words, bits):
+    address = ipaddress.IPv6Address(b"".join(word.to_bytes(2, "big") for word in words))
+    expected = str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
+    assert PrefixLengths(ipv6=bits).prefix(address) == expected
+    assert ClientIdentity(address, prefix_lengths=PrefixLengths(ipv6=bits)).ip_prefix == expected
+
+
+def test_a_client_identity_asked_twice_gives_the_same_texts_and_stays_equal():
+    client = ClientIdentity(ip("2001:db8::1"))
+    assert (client.address, client.ip_prefix) == ("2001:db8::1", "2001:db8::/56")
+    assert (client.address, client.ip_prefix) == ("2001:db8::1", "2001:db8::/56")
+    fresh = ClientIdentity(ip("2001:db8::1"))
+    assert client == fresh
+    assert hash(client) == hash(fresh)

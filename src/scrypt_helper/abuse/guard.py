@@ -249,13 +249,13 @@ class HashAttempt:
 def _key(client: ClientIdentity, rule: Rule) -> str | None:
     """The client's key for a rule; ``bad_key`` rules count the address whatever key is sent."""
     if rule.action == "bad_key":
-        return client.ip_prefix if rule.property == "ip_prefix" else str(client.ip)
+        return client.ip_prefix if rule.property == "ip_prefix" else client.address
     return client.key(rule.property)
 
 
 def _ban_keys(client: ClientIdentity) -> list[tuple[str, str]]:
     """Where this client's bans are kept: its address and prefix, whatever key it sends, and its key."""
-    keys = [("ip", str(client.ip)), ("ip_prefix", client.ip_prefix)]
+    keys = [("ip", client.address), ("ip_prefix", client.ip_prefix)]
     if client.api_key is not None:
         keys.append(("api_key", client.api_key))
     return keys
