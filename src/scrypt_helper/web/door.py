@@ -23,6 +23,7 @@ Browsers (they send ``Origin``: the answer needs CORS headers) and requests with
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import Sequence
@@ -43,9 +44,11 @@ FIXED_HEADERS = b"".join(
 # Answers kept encoded: the fixed ones (403, 503s, 400s, 413) and a ban's 429 for each second it
 # still has to run, so this is far more than a node needs at once; past it, the table starts over.
 MAX_ENCODED = 256
-# Counts of refused requests still running against the limit store; beyond this many (a store
-# far slower than the refusals) the door's refusals go uncounted rather than pile up.
+# Refused requests waiting to be counted against the limit store; beyond this many (a store far
+# slower than the refusals) the door's refusals go uncounted rather than pile up.
 MAX_COUNTING = 1000
+COUNTERS = 8  # tasks counting them, each one request at a time
+COUNTED_PER_TURN = 8  # requests a counter counts before it lets the loop run other work
 
 
 def encode_response(error: ApiError) -> bytes:
@@ -76,7 +79,8 @@ class Door:
         self.series = RequestSeries(node.metrics)
         self.summary_log = node.summary_log
         self._encoded: dict[tuple[int, str, str | None], bytes] = {}  # by status, message, Retry-After
-        self._counting: set[asyncio.Task[None]] = set()
+        self._to_count: collections.deque[ClientIdentity] = collections.deque()  # refused, to count
+        self._counters: set[asyncio.Task[None]] = set()
 
     def refusal(
         self, method: bytes, url: bytes, raw_headers: Sequence[tuple[bytes, bytes]], peer: str | None
@@ -156,14 +160,20 @@ class Door:
     def _count(self, client: ClientIdentity) -> None:
         """Count the request against the ``request`` rules, as the endpoint would have, after the
         answer; a block or ban it trips then refuses the client's next requests."""
-        guard = self.node.guard
-        if not guard.counts(client) or len(self._counting) >= MAX_COUNTING:
+        if not self.node.guard.counts(client) or len(self._to_count) >= MAX_COUNTING:
             return
+        self._to_count.append(client)
+        if len(self._counters) < COUNTERS:
+            task = asyncio.get_running_loop().create_task(self._counter())
+            self._counters.add(task)
+            task.add_done_callback(self._counters.discard)
 
-        async def count() -> None:
-            with contextlib.suppress(ApiError):
-                await guard.admit_request(client)
-
-        task = asyncio.get_running_loop().create_task(count())
-        self._counting.add(task)
-        task.add_done_callback(self._counting.discard)
+    async def _counter(self) -> None:
+        """Count queued requests until none is left. A few of these run at once, so that a store
+        round trip does not hold up the rest, and a flood makes no task per refusal."""
+        guard, queued = self.node.guard, self._to_count
+        while queued:
+            for _ in range(min(len(queued), COUNTED_PER_TURN)):
+                with contextlib.suppress(ApiError):
+                    await guard.admit_request(queued.popleft())
+            await asyncio.sleep(0)  # a store that answers at once must not hold the loop for the queue
