@@ -22,12 +22,14 @@ FLOODER = {"X-Forwarded-For": "203.0.113.66"}
 
 
 def normal_users() -> Callable[[], dict[str, str]]:
-    """Each request from another address of 10.0.0.0/8: many users, each far below the limits."""
+    """Each request from another address of 10.0.0.0/8, and each of 65,536 requests in a row from
+    another /24: many users, each far below the limits, their networks too (the built-in rules
+    count ``ip_prefix`` /24s)."""
     addresses = itertools.count(1)
 
     def headers() -> dict[str, str]:
         n = next(addresses)
-        return {"X-Forwarded-For": f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"}
+        return {"X-Forwarded-For": f"10.{n >> 8 & 255}.{n & 255}.{1 + (n >> 16) % 254}"}
 
     return headers
 

@@ -20,7 +20,7 @@ from scrypt_helper.bench.abuse import normal_users
 from scrypt_helper.bench.flood import read_answer, tree_cpu_seconds
 from scrypt_helper.bench.http import LoadFigure, closed_loop, percentile
 from scrypt_helper.bench.openloop import OpenLoop, OpenLoopResult, RequestMaker, Schedule
-from scrypt_helper.bench.refusals import check_round
+from scrypt_helper.bench.refusals import RoundError, check_round
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.launcher import LocalServer
 from scrypt_helper.wire import request_body
@@ -109,4 +109,8 @@ def measure_flood(
     # failed connections (0), arrivals it left unanswered or no connection could be had for: figures.
     answered = {status: count for status, count in result.statuses.items() if status != 0}
     check_round("flood", answered, 400)
+    # An honest client refused by a rule, or failed, would measure that instead of the flood's cost.
+    for phase, figure in (("alone", alone), ("beside the flood", during)):
+        if figure["failed"]:
+            raise RoundError(f"the honest clients {phase} got {figure['failed']} answers neither 200 nor 503")
     return {"alone": alone, "during_flood": during, "flood": flood_summary(result)}
