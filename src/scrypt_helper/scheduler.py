@@ -313,14 +313,19 @@ class Scheduler:
             self._queued_seconds = 0.0  # no rounding drift outlives an empty queue
 
     def _expire(self, item: _Item) -> None:
-        if self._withdraw(item) and not item.future.done():
+        # Its wait was at least the whole deadline: the estimate learns from the jobs it admitted
+        # wrongly too, not only from those that started (which would bias it towards admitting).
+        if self._withdraw(item, waited=self.max_queue_wait) and not item.future.done():
             item.future.set_exception(DeadlineExceeded("no worker was free in time"))
 
-    def _withdraw(self, item: _Item) -> bool:
-        """Take a still-queued item out of the queue; True if it was there."""
+    def _withdraw(self, item: _Item, waited: float | None = None) -> bool:
+        """Take a still-queued item out of the queue; True if it was there. ``waited``: how long it
+        waited, to correct the estimate by (None: it left for another reason, and tells nothing)."""
         with self._cond:
             if item.state is not _State.QUEUED:
                 return False
+            if waited is not None:
+                self._calibrate(item, waited)
             self._dequeue(item)
             item.state = _State.DONE
             self._cond.notify_all()

@@ -115,6 +115,25 @@ async def test_a_job_that_waited_past_its_deadline_is_not_computed():
     assert [inputs for _, inputs in engine.batches] == [[b"running"]]
 
 
+async def test_a_job_admitted_and_expired_makes_later_estimates_longer():
+    # The estimate foresaw 0.1 s for the job behind the running one; it waited out the whole
+    # 0.5 s deadline. Learning only from jobs that start would never see that it was wrong.
+    engine = GatedEngine()
+    scheduler = Scheduler(
+        engine, workers=1, queue_size=4, max_queue_wait=0.5, reserve=A, job_seconds_hint=0.1
+    )
+    scheduler.start()
+    running = asyncio.ensure_future(scheduler.submit(A, b"running"))
+    await asyncio.to_thread(engine.started.acquire)
+    assert scheduler._calibration == 1.0
+    with pytest.raises(DeadlineExceeded):
+        await scheduler.submit(A, b"late")
+    assert scheduler._calibration > 1.5  # the next estimates are half again as long, or more
+    engine.gate.set()
+    await running
+    assert scheduler.close(timeout=5)
+
+
 async def test_a_cancelled_job_leaves_the_queue_and_is_never_computed():
     engine = GatedEngine()
     scheduler = make(engine, workers=1)
