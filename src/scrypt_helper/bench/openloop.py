@@ -10,6 +10,7 @@ earlier answer. The generator runs in a process of its own (``bench.child``) on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import random
@@ -21,12 +22,13 @@ from multiprocessing.synchronize import Event
 from typing import Literal
 
 from scrypt_helper.bench.child import Child, run_async
-from scrypt_helper.bench.flood import prepared_request, random_ipv6, read_answer
+from scrypt_helper.bench.flood import prepared_request, random_ipv6
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.wire import request_body
 
 # An arrival the generator started more than this after its time was not sent on time.
 LATE_MS = 5.0
+TIMER_RESOLUTION = 0.001  # the shortest sleep the event loop keeps
 # Below the node's --max-connections that the overload bench sets, and the file limit.
 MAX_CONNECTIONS = 4000
 _INPUT = b"0" * 64  # the hex of 32 zero bytes: where a fresh input goes
@@ -119,6 +121,52 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection of the generator. It sends a request and reports its answer's
+    status through ``on_answer`` (0: the connection failed first), reading no more of the answer
+    than its status line and framing headers; a protocol, not a stream, so that a request costs
+    the generator no task and few awaits, and leaves the shared cores to the node."""
+
+    def __init__(self, on_answer: Callable[[_Connection, int, bool], None]) -> None:
+        self.on_answer = on_answer
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.due = 0.0  # the arrival time of the request in flight
+        self.waiting = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def send(self, request: bytes, due: float) -> None:
+        self.due, self.waiting = due, True
+        self.transport.write(request)  # type: ignore[union-attr]
+
+    def usable(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing() and not self.waiting
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while self.waiting:
+            head_end = self.buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                return
+            head = self.buffer[:head_end].lower()
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                if line.startswith(b"content-length:"):
+                    length = int(line[15:])
+            if len(self.buffer) < head_end + 4 + length:
+                return
+            self.buffer = self.buffer[head_end + 4 + length :]
+            self.waiting = False
+            self.on_answer(self, int(head[9:12]), b"\r\nconnection: close" in head)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiting:
+            self.waiting = False
+            self.on_answer(self, 0, True)
+
+
 async def generate(
     maker: RequestMaker,
     schedule: Schedule,
@@ -136,54 +184,56 @@ async def generate(
     result = OpenLoopResult(seconds=schedule.seconds, offered=len(arrivals))
     statuses: Counter[int] = Counter()
     latencies: defaultdict[int, list[float]] = defaultdict(list)
-    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-    writers: list[asyncio.StreamWriter] = []
+    idle: list[_Connection] = []
+    opened: list[_Connection] = []
+    in_flight = 0
+    all_answered = asyncio.Event()
+    start = end = 0.0
 
-    async def connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        while idle:
-            reader, writer = idle.pop()  # the most recently used: the least likely to have timed out
-            if not reader.at_eof() and not writer.is_closing():
-                return reader, writer
-            writer.close()
-        return await new_connection()
+    def on_answer(connection: _Connection, status: int, close: bool) -> None:
+        nonlocal in_flight
+        done = loop.time()
+        statuses[status] += 1
+        latencies[status].append((done - connection.due) * 1000)
+        result.ok_in_window += status == 200 and done <= end
+        in_flight -= 1
+        if close:
+            if connection.transport is not None:
+                connection.transport.close()
+        else:
+            idle.append(connection)
+        if not in_flight:
+            all_answered.set()
 
-    async def new_connection() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def new_connection() -> _Connection:
         if result.connections >= MAX_CONNECTIONS:
             raise ConnectionRefusedError("MAX_CONNECTIONS open")
         result.connections += 1
-        reader, writer = await asyncio.open_connection(maker.host, maker.port)
-        writers.append(writer)
-        return reader, writer
+        _, connection = await loop.create_connection(lambda: _Connection(on_answer), maker.host, maker.port)
+        opened.append(connection)
+        return connection
 
-    async def one(at: float, request: bytes) -> None:
-        lag_ms = (loop.time() - at) * 1000
+    def send(connection: _Connection, due: float, request: bytes) -> None:
+        nonlocal in_flight
+        lag_ms = (loop.time() - due) * 1000
         result.max_lag_ms = max(result.max_lag_ms, lag_ms)
         result.late += lag_ms > LATE_MS
+        result.sent += 1
+        in_flight += 1
+        all_answered.clear()
+        connection.send(request, due)
+
+    async def send_on_new(due: float, request: bytes) -> None:
         try:
-            reader, writer = await connection()
+            connection = await new_connection()
         except OSError:
             result.unsent += 1
             return
-        result.sent += 1
-        writer.write(request)
-        try:
-            answer = await read_answer(reader)
-        except (OSError, asyncio.IncompleteReadError):
-            statuses[0] += 1
-            writer.close()
-            return
-        done = loop.time()
-        statuses[answer.status] += 1
-        latencies[answer.status].append((done - at) * 1000)
-        result.ok_in_window += answer.status == 200 and done <= end
-        if answer.headers.get("connection") == "close":
-            writer.close()
-        else:
-            idle.append((reader, writer))
+        send(connection, due, request)
 
     for _ in range(warm):
         idle.append(await new_connection())
-    tasks: set[asyncio.Task[None]] = set()
+    opening: set[asyncio.Task[None]] = set()
     cpu_before = _cpu_seconds()
     start = loop.time() + 0.05
     end = start + schedule.seconds
@@ -193,24 +243,33 @@ async def generate(
     while index < len(arrivals):
         now = loop.time()
         if start + arrivals[index] > now:
-            await asyncio.sleep(start + arrivals[index] - now)
+            # uvloop's timers count whole milliseconds: a shorter sleep returns at once, and the
+            # generator would spin on the cores it shares with the node until the arrival is due.
+            await asyncio.sleep(max(start + arrivals[index] - now, TIMER_RESOLUTION))
             continue
         # Everything due by now goes out in this pass: one timer per arrival would cost more.
         while index < len(arrivals) and start + arrivals[index] <= now:
-            task = loop.create_task(one(start + arrivals[index], maker.make(rng)))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            due, request = start + arrivals[index], maker.make(rng)
+            while idle and not idle[-1].usable():
+                idle.pop()  # the server closed it while it was idle
+            if idle:
+                send(idle.pop(), due, request)  # the most recently used: the least likely to time out
+            else:
+                task = loop.create_task(send_on_new(due, request))
+                opening.add(task)
+                task.add_done_callback(opening.discard)
             index += 1
-    if tasks:
-        _, pending = await asyncio.wait(set(tasks), timeout=max(0.0, end - loop.time()) + grace)
-        for task in pending:
-            task.cancel()
-        result.unanswered = len(pending)
-        await asyncio.gather(*pending, return_exceptions=True)
+    if opening:
+        await asyncio.wait(set(opening))
+    if in_flight:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_answered.wait(), timeout=max(0.0, end - loop.time()) + grace)
+    result.unanswered = in_flight
     result.wall_seconds = loop.time() - start
     result.cpu_seconds = _cpu_seconds() - cpu_before
-    for writer in writers:
-        writer.close()
+    for connection in opened:
+        if connection.transport is not None:
+            connection.transport.close()
     result.statuses = dict(statuses)
     result.latencies_ms = dict(latencies)
     return result
