@@ -86,7 +86,7 @@ IDLE_WIPE_SECONDS = 0.25
 WORKER_NICENESS = 5
 # A job is admitted only if a worker is expected to start it within this share of max_queue_wait:
 # the estimate is an average, and the rest absorbs its error before the deadline would expire it.
-ADMISSION_MARGIN = 0.8
+ADMISSION_MARGIN = 0.6
 # Weight of the newest batch in each parameter set's seconds-per-job average, and of the newest
 # job in the correction of foreseen waits by real ones (within MIN/MAX_CALIBRATION, from waits of
 # at least CALIBRATION_FLOOR x max_queue_wait).
@@ -151,6 +151,7 @@ class Scheduler:
         self._calibration = 1.0  # real waits over foreseen ones, recently
         self.batch_window = batch_window
         self._on_the_way = 0  # jobs admitted at the door and not yet submitted (batch_window only)
+        self._promised = 0  # jobs admitted before their body came, not yet submitted (``promise``)
         self._closing = False
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -233,6 +234,19 @@ class Scheduler:
         with self._cond:
             self._check_admission()
 
+    def promise(self) -> None:
+        """Admit a job whose body is still to come: ``check_admission``, then keep its place in the
+        estimate, so that the jobs judged meanwhile count it, until ``let_go``. Its submit then
+        passes ``admitted=True``: the decision was made here, once."""
+        with self._cond:
+            self._check_admission()
+            self._promised += 1
+
+    def let_go(self) -> None:
+        """Give back a place ``promise`` kept: the job is about to be submitted, or never will be."""
+        with self._cond:
+            self._promised = max(0, self._promised - 1)
+
     @contextlib.contextmanager
     def on_its_way(self) -> Iterator[None]:
         """While this block runs, a job is on its way (its body read and parsed): a worker may hold
@@ -256,15 +270,21 @@ class Scheduler:
 
     # -- the async side ---------------------------------------------------------------------------------
 
-    async def submit(self, params: ScryptParams, data: bytes) -> HashResult:
+    async def submit(self, params: ScryptParams, data: bytes, *, admitted: bool = False) -> HashResult:
         """Queue one hash and wait for it; raises a ``Rejected`` subclass instead of waiting too long.
 
+        ``admitted``: ``promise`` admitted it already, and only a node shutting down refuses it now.
         Cancelling the awaiting task (client gone) takes a still-queued job out of the queue.
         """
         loop = asyncio.get_running_loop()
         item = _Item(params=params, data=data, future=loop.create_future(), loop=loop)
         with self._cond:
-            item.predicted = self._check_admission()
+            if not admitted:
+                item.predicted = self._check_admission()
+            elif self._closing:
+                raise Draining("the node is shutting down")
+            else:
+                item.predicted = self._foreseen_wait()
             item.seconds = self.job_seconds(params)
             self._queued_seconds += item.seconds
             self._queue.append(item)
@@ -280,7 +300,7 @@ class Scheduler:
         """Raise to refuse a job now; else return the wait foreseen for it, before correction."""
         if self._closing:
             raise Draining("the node is shutting down")
-        if len(self._queue) >= self.queue_size + self.workers - self._busy_workers:
+        if len(self._queue) + self._promised >= self.queue_size + self.workers - self._busy_workers:
             raise QueueFull("all workers are busy and the queue is full")
         foreseen = self._foreseen_wait()
         if foreseen * self._calibration > ADMISSION_MARGIN * self.max_queue_wait:
@@ -289,11 +309,13 @@ class Scheduler:
 
     def _foreseen_wait(self) -> float:
         """The work ahead of a job queued now, per worker, by the measured seconds per job."""
-        if len(self._queue) < self.workers - self._busy_workers:
+        if len(self._queue) + self._promised < self.workers - self._busy_workers:
             return 0.0  # a worker is free for it
         now = time.monotonic()
         running = sum(max(0.0, end - now) for end in self._batch_ends.values())
-        return (self._queued_seconds + running) / self.workers
+        # A promised job's parameters are not known yet: count it as the costliest allowed set.
+        promised = self._promised * self.job_seconds(self._reserve) if self._reserve is not None else 0.0
+        return (self._queued_seconds + promised + running) / self.workers
 
     def _calibrate(self, item: _Item, waited: float) -> None:
         """Fold a starting job's real wait against the one foreseen into the estimate's correction.

@@ -401,3 +401,22 @@ def test_starting_twice_starts_the_workers_once():
     scheduler.start()
     assert scheduler.alive_workers == 2
     assert scheduler.close(timeout=5)
+
+
+async def test_a_promised_place_counts_until_it_is_let_go_and_its_job_is_not_judged_again():
+    engine = GatedEngine()
+    scheduler = make(engine, workers=1, queue_size=0)  # one place: the worker's
+    scheduler.promise()
+    with pytest.raises(QueueFull):
+        scheduler.promise()  # the place is kept for the first
+    with pytest.raises(QueueFull):
+        scheduler.check_admission()
+    scheduler.let_go()  # the first is about to be submitted: its place passes to its job
+    engine.gate.set()
+    result = await scheduler.submit(A, b"promised", admitted=True)
+    assert result.output == expected(A, b"promised")
+    scheduler.promise()  # free again
+    scheduler.let_go()
+    assert scheduler.close(timeout=5)
+    with pytest.raises(Draining):
+        await scheduler.submit(A, b"late", admitted=True)  # only shutting down refuses an admitted job

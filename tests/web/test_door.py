@@ -114,6 +114,7 @@ async def test_the_door_steps_aside_where_it_cannot_answer_as_the_endpoint(make_
     pending = door.refusal(b"POST", b"/", raw_headers(post()), PEER[0])  # a worker is free
     assert isinstance(pending, Pending)
     assert door.judge_body(pending, BODY) is None  # a valid request: on to the endpoint
+    app.node.scheduler.let_go()  # as the endpoint does, submitting it (the worker is not held)
     held = await hold_the_worker(app, engine)
     assert isinstance(door.refusal(b"POST", b"/", raw_headers(post()), PEER[0]), bytes)
     browser = raw_headers(post({"Origin": "https://a.example"}))
@@ -202,3 +203,35 @@ async def test_a_valid_request_the_door_held_is_served_whole(make_app):
     assert status == 200
     assert json.loads(answer) == {"output": reference(SMALL, b"\x01").hex()}
     protocol.connection_lost(None)
+
+
+async def answers(transport: RecordingTransport) -> int:
+    """The status of the first answer written on ``transport``, waiting up to two seconds for it."""
+    for _ in range(400):
+        if transport.writes:
+            return parse(transport.writes[0])[0]
+        await asyncio.sleep(0.005)
+    raise AssertionError("no answer")
+
+
+async def test_a_request_let_through_keeps_its_place_until_its_job_is_queued(make_app):
+    app = await make_app(queue_size=0)  # one worker and no waiting room: one place
+    request = post()
+    head, body = request.split(b"\r\n\r\n")
+    first, first_writes = connect(app)
+    first.data_received(head + b"\r\n\r\n")  # let through, its body still to come: the place is its
+    second, second_writes = connect(app)
+    second.data_received(request)  # whole, but the place is taken: refused at once, at the door
+    assert await answers(second_writes) == 503
+    first.data_received(body)  # served; the endpoint does not judge it a second time
+    assert await answers(first_writes) == 200
+    # A connection that closes before its body came gives its place back.
+    third, third_writes = connect(app)
+    third.data_received(head + b"\r\n\r\n")
+    third.connection_lost(None)
+    fourth, fourth_writes = connect(app)
+    fourth.data_received(request)
+    assert await answers(fourth_writes) == 200
+    assert third_writes.writes == []
+    for protocol in (first, second, fourth):
+        protocol.connection_lost(None)

@@ -24,6 +24,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from scrypt_helper import errors
 from scrypt_helper.web.door import Door, Pending
 from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
+from scrypt_helper.web.scrypt import PROMISED
 from scrypt_helper.web.whole_responses import WholeResponseTransport
 
 
@@ -144,6 +145,7 @@ def guarded_protocol(
                 self._pending, self._held = None, bytearray()
                 answer = door.judge_body(pending, body)  # type: ignore[union-attr]
                 if answer is None:  # a valid request: on to the app, as if it had just come
+                    self.scope["state"][PROMISED] = True  # admitted: its place in the queue is kept
                     super().on_headers_complete()
                     if body:
                         super().on_body(body)
@@ -182,6 +184,9 @@ def guarded_protocol(
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            if self._pending is not None:
+                door.abandon(self._pending)  # type: ignore[union-attr]
+                self._pending = None
             admitted.discard(self)
             if self._client_key is not None:
                 per_client[self._client_key] -= 1

@@ -6,7 +6,9 @@ the request. So the HTTP protocol asks ``Door`` first:
 
 - at the end of the headers: a client on the deny list (403), a client this node refused for a
   block or ban still in force (429, from the guard's memory, no store trip), a queue that could
-  not start the job within ``--max-queue-wait`` (503), a declared body over the limit (413);
+  not start the job within ``--max-queue-wait`` (503), a declared body over the limit (413); a
+  request it lets through has its place in the queue kept (``Scheduler.promise``), so that the
+  requests judged while its body comes count it, and the endpoint does not judge it again;
 - once the body is in (the protocol holds it, up to ``--max-body-bytes``): a body that is no
   valid request (400), or one over the limit after all (413).
 
@@ -100,28 +102,36 @@ class Door:
         if (left := node.guard.penalty(client)) is not None:
             return self._answer(headers, started, errors.too_many_requests(left))
         try:
-            node.scheduler.check_admission()
+            node.scheduler.promise()
         except Rejected as exc:
             node.metrics.count_rejection(exc.reason)
             error = errors.service_unavailable(str(exc), node.scheduler.retry_after)
             return self._answer(headers, started, error, client, reason=exc.reason)
         declared = headers.content_length
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            node.scheduler.let_go()
             return self._answer(headers, started, errors.body_too_large(self.max_body_bytes), client)
         return Pending(headers, client, started)
 
     def judge_body(self, pending: Pending, body: bytes) -> bytes | None:
-        """Once the body is in: the answer refusing it (400), or None to serve it the usual way."""
+        """Once the body is in: the answer refusing it (400), or None to serve it the usual way,
+        its place in the queue kept (``PROMISED`` in its scope's state tells the endpoint)."""
         try:
             wire.parse_request(body, self.scrypt_params)
         except ApiError as error:
+            self.node.scheduler.let_go()
             return self._answer(pending.headers, pending.started, error, pending.client)
         return None
 
     def too_large(self, pending: Pending) -> bytes:
         """The answer to a body found over the limit while it comes (413)."""
+        self.node.scheduler.let_go()
         error = errors.body_too_large(self.max_body_bytes)
         return self._answer(pending.headers, pending.started, error, pending.client)
+
+    def abandon(self, pending: Pending) -> None:
+        """The connection closed before the body was in: give its place in the queue back."""
+        self.node.scheduler.let_go()
 
     def _answer(
         self,

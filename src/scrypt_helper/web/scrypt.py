@@ -41,6 +41,8 @@ class RouteTemplate:
 
 
 ROUTE = RouteTemplate("/")
+# In a request's ``scope["state"]``: the door admitted it (``Scheduler.promise``) and kept its place.
+PROMISED = "scrypt_helper.promised"
 API_KEY = API_KEY_HEADER.lower().encode()
 JSON_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]
@@ -134,17 +136,23 @@ class ScryptEndpoint:
         node, state = self.node, scope["state"]
         settings = node.settings
         client = self.identify(scope, headers)
+        promised = state.pop(PROMISED, False)
         try:
             await node.guard.admit_request(client)
             check_browser(headers, settings.cors_origins)
-            node.scheduler.check_admission()
+            if not promised:
+                node.scheduler.check_admission()
             with node.scheduler.on_its_way():
                 body = await read_body(receive, headers.content_length, settings.max_body_bytes)
                 job = wire.parse_request(body, settings.scrypt_params)
                 attempt = await node.guard.admit_scrypt(client)
             computed = False
             try:
-                result = await until_disconnect(node.scheduler.submit(job.params, job.data), receive)
+                if promised:  # its place passes to the job itself, submitted now
+                    node.scheduler.let_go()
+                work = node.scheduler.submit(job.params, job.data, admitted=promised)
+                promised = False
+                result = await until_disconnect(work, receive)
                 computed = True
             except ClientGone:
                 computed = True
@@ -160,6 +168,9 @@ class ScryptEndpoint:
             state["reason"] = "client_gone"
             await respond(send, CLIENT_CLOSED_REQUEST, [], b"")
             return
+        finally:
+            if promised:  # refused (a rule, a key) or gone before its job was submitted
+                node.scheduler.let_go()
         node.metrics.queue_wait.observe(result.queue_seconds)
         node.metrics.hash_duration.observe(result.hash_seconds)
         state.update(
