@@ -264,11 +264,11 @@ async def test_start_returns_once_every_worker_holds_its_buffers():
 
 
 async def test_a_job_that_could_not_start_in_time_is_refused_on_arrival():
-    # Each job takes a worker ~10 s by the start-up estimate; jobs may wait up to 25 s, so a job
-    # is admitted while a worker is expected within 0.8 x 25 = 20 s.
+    # Each job takes a worker ~10 s by the start-up estimate; jobs may wait up to 34 s, so a job
+    # is admitted while a worker is expected within 0.6 x 34 = 20.4 s.
     engine = GatedEngine()
     scheduler = Scheduler(
-        engine, workers=1, queue_size=100, max_queue_wait=25.0, reserve=A, job_seconds_hint=10.0
+        engine, workers=1, queue_size=100, max_queue_wait=34.0, reserve=A, job_seconds_hint=10.0
     )
     scheduler.start()
     running = asyncio.ensure_future(scheduler.submit(A, b"running"))
@@ -280,7 +280,7 @@ async def test_a_job_that_could_not_start_in_time_is_refused_on_arrival():
         await until(lambda count=count: scheduler.depth == count)
     started = time.monotonic()
     with pytest.raises(QueueFull, match="maximum queue wait"):
-        await scheduler.submit(A, b"would wait 30 s")
+        await scheduler.submit(A, b"would wait 30 s")  # over 20.4 s: refused
     assert time.monotonic() - started < 1.0  # refused at once, not at its deadline
     with pytest.raises(QueueFull):
         scheduler.check_admission()

@@ -108,9 +108,9 @@ async def test_full_queue_is_a_503_with_retry_after_and_nothing_is_lost(make_app
 
 
 async def test_a_job_that_could_not_start_in_time_is_refused_before_its_body_is_read(make_app, engine):
-    # One worker, held; by the start-up estimate a job takes it about 10 s, and jobs may wait 15:
-    # one more fits (a worker expected within 0.8 x 15 s), the next is refused when it arrives.
-    app = await make_app(workers=1, queue_size=10, max_queue_wait=15.0)
+    # One worker, held; by the start-up estimate a job takes it about 10 s, and jobs may wait 20:
+    # one more fits (a worker expected within 0.6 x 20 s), the next is refused when it arrives.
+    app = await make_app(workers=1, queue_size=10, max_queue_wait=20.0)
     app.node.scheduler._hint = 10.0  # as if start-up had timed a slow engine
     engine.gate.clear()
     held = []
@@ -136,7 +136,7 @@ async def test_a_job_that_could_not_start_in_time_is_refused_before_its_body_is_
         "headers": [(b"content-type", b"application/json"), (b"content-length", b"2")],
         "client": ("127.0.0.1", 50001), "server": ("testserver", 80),
     }  # fmt: skip
-    await asyncio.wait_for(app.app(scope, receive, send), 5)  # not its 15 s deadline
+    await asyncio.wait_for(app.app(scope, receive, send), 5)  # not its 20 s deadline
     assert answer[0]["status"] == 503
     assert b"within the maximum queue wait" in answer[1]["body"]  # type: ignore[operator]
     assert reads == 0
