@@ -88,6 +88,8 @@ def malformed_bodies(params: dict[str, Any]) -> list[bytes]:
 @events.test_start.add_listener
 def prepare(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
+    if environment.host:  # as people type the endpoint's URL: "http://node:8080/" must not POST to "//"
+        environment.host = environment.host.rstrip("/")
     params = json.loads(options.scrypt_params)
     environment.scrypt = {  # type: ignore[attr-defined]
         "params": params,

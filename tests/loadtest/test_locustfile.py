@@ -38,6 +38,12 @@ def test_the_mix_passes_its_criteria(node):
         assert f"POST     {name} " in done.stdout + done.stderr
 
 
+def test_the_host_may_end_with_a_slash(node):
+    done = locust(node.url + "/", "--min-ops", "1", seconds=2)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "success criteria met" in done.stderr
+
+
 def test_a_missed_criterion_fails_the_run(node):
     done = locust(node.url, "--min-ops", "1000000")
     assert done.returncode == 1
