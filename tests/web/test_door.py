@@ -44,10 +44,11 @@ def raw_headers(request: bytes) -> list[tuple[bytes, bytes]]:
     return [(name.lower(), value) for name, value in (line.split(b": ", 1) for line in head)]
 
 
-def connect(app) -> tuple[Any, RecordingTransport]:
-    """uvicorn's protocol as the node runs it, with the door, on a connection that records writes."""
+def connect(app, asgi_app=None) -> tuple[Any, RecordingTransport]:
+    """uvicorn's protocol as the node runs it, with the door, on a connection that records writes;
+    serving ``asgi_app`` (by default the node's app) behind the door."""
     config = uvicorn.Config(
-        app.app, log_config=None, access_log=False, server_header=False, date_header=False
+        asgi_app or app.app, log_config=None, access_log=False, server_header=False, date_header=False
     )
     config.load()
     protocol_class = guarded_protocol(read_timeout=5, max_connections=10, door=Door(app.node))
@@ -214,24 +215,34 @@ async def answers(transport: RecordingTransport) -> int:
     raise AssertionError("no answer")
 
 
-async def test_a_request_let_through_keeps_its_place_until_its_job_is_queued(make_app):
+async def test_a_valid_request_keeps_its_place_until_its_job_is_queued(make_app):
     app = await make_app(queue_size=0)  # one worker and no waiting room: one place
-    request = post()
-    head, body = request.split(b"\r\n\r\n")
-    first, first_writes = connect(app)
-    first.data_received(head + b"\r\n\r\n")  # let through, its body still to come: the place is its
-    second, second_writes = connect(app)
-    second.data_received(request)  # whole, but the place is taken: refused at once, at the door
+    reached: list[bytes] = []
+
+    async def recording(scope, receive, send) -> None:
+        reached.append(dict(scope["headers"]).get(b"x-request-id", b""))
+        await app.app(scope, receive, send)
+
+    request = post({"X-Request-Id": "first"})
+    first, first_writes = connect(app, recording)
+    second, second_writes = connect(app, recording)
+    first.data_received(request)  # valid: its place is kept while it goes on to the endpoint
+    second.data_received(post({"X-Request-Id": "second"}))  # in the same turn: no place left
     assert await answers(second_writes) == 503
-    first.data_received(body)  # served; the endpoint does not judge it a second time
     assert await answers(first_writes) == 200
-    # A connection that closes before its body came gives its place back.
-    third, third_writes = connect(app)
-    third.data_received(head + b"\r\n\r\n")
-    third.connection_lost(None)
-    fourth, fourth_writes = connect(app)
-    fourth.data_received(request)
-    assert await answers(fourth_writes) == 200
-    assert third_writes.writes == []
-    for protocol in (first, second, fourth):
+    assert reached == [b"first"]  # the second was refused at the door, never by the endpoint
+    for protocol in (first, second):
+        protocol.connection_lost(None)
+
+
+async def test_a_client_holding_its_body_back_holds_no_place(make_app):
+    app = await make_app(queue_size=0)
+    head, _ = post().split(b"\r\n\r\n")
+    holding, holding_writes = connect(app)
+    holding.data_received(head + b"\r\n\r\n")  # headers, then nothing
+    other, other_writes = connect(app)
+    other.data_received(post())
+    assert await answers(other_writes) == 200
+    assert holding_writes.writes == []
+    for protocol in (holding, other):
         protocol.connection_lost(None)

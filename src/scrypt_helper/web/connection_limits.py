@@ -184,9 +184,6 @@ def guarded_protocol(
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
-            if self._pending is not None:
-                door.abandon(self._pending)  # type: ignore[union-attr]
-                self._pending = None
             admitted.discard(self)
             if self._client_key is not None:
                 per_client[self._client_key] -= 1

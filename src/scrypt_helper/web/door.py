@@ -6,11 +6,12 @@ the request. So the HTTP protocol asks ``Door`` first:
 
 - at the end of the headers: a client on the deny list (403), a client this node refused for a
   block or ban still in force (429, from the guard's memory, no store trip), a queue that could
-  not start the job within ``--max-queue-wait`` (503), a declared body over the limit (413); a
-  request it lets through has its place in the queue kept (``Scheduler.promise``), so that the
-  requests judged while its body comes count it, and the endpoint does not judge it again;
+  not start the job within ``--max-queue-wait`` (503), a declared body over the limit (413);
 - once the body is in (the protocol holds it, up to ``--max-body-bytes``): a body that is no
-  valid request (400), or one over the limit after all (413).
+  valid request (400), one over the limit after all (413), or a queue that filled meanwhile (503).
+  A valid request keeps its place in the queue from here (``Scheduler.promise``) until the endpoint
+  queues its job, taking the door's word for it: the requests judged meanwhile count it. Only a
+  valid body gets a place, so a client that sends headers and holds its body back holds none.
 
 For those it writes a complete answer, mostly pre-serialised, and keeps the connection; the body
 is dropped unread where it has not come yet. Anything else goes on to ASGI as if the door were not
@@ -102,36 +103,39 @@ class Door:
         if (left := node.guard.penalty(client)) is not None:
             return self._answer(headers, started, errors.too_many_requests(left))
         try:
-            node.scheduler.promise()
+            node.scheduler.check_admission()
         except Rejected as exc:
-            node.metrics.count_rejection(exc.reason)
-            error = errors.service_unavailable(str(exc), node.scheduler.retry_after)
-            return self._answer(headers, started, error, client, reason=exc.reason)
+            return self._unavailable(headers, started, client, exc)
         declared = headers.content_length
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            node.scheduler.let_go()
             return self._answer(headers, started, errors.body_too_large(self.max_body_bytes), client)
         return Pending(headers, client, started)
 
     def judge_body(self, pending: Pending, body: bytes) -> bytes | None:
-        """Once the body is in: the answer refusing it (400), or None to serve it the usual way,
-        its place in the queue kept (``PROMISED`` in its scope's state tells the endpoint)."""
+        """Once the body is in: the answer refusing it (400, or 503 if the queue filled meanwhile),
+        or None to serve it the usual way, its place in the queue kept (``Scheduler.promise``;
+        ``PROMISED`` in its scope's state tells the endpoint)."""
         try:
             wire.parse_request(body, self.scrypt_params)
         except ApiError as error:
-            self.node.scheduler.let_go()
             return self._answer(pending.headers, pending.started, error, pending.client)
+        try:
+            self.node.scheduler.promise()
+        except Rejected as exc:
+            return self._unavailable(pending.headers, pending.started, pending.client, exc)
         return None
 
     def too_large(self, pending: Pending) -> bytes:
         """The answer to a body found over the limit while it comes (413)."""
-        self.node.scheduler.let_go()
         error = errors.body_too_large(self.max_body_bytes)
         return self._answer(pending.headers, pending.started, error, pending.client)
 
-    def abandon(self, pending: Pending) -> None:
-        """The connection closed before the body was in: give its place in the queue back."""
-        self.node.scheduler.let_go()
+    def _unavailable(
+        self, headers: RequestHeaders, started: float, client: ClientIdentity, exc: Rejected
+    ) -> bytes:
+        self.node.metrics.count_rejection(exc.reason)
+        error = errors.service_unavailable(str(exc), self.node.scheduler.retry_after)
+        return self._answer(headers, started, error, client, reason=exc.reason)
 
     def _answer(
         self,
