@@ -182,6 +182,11 @@ class Settings(BaseSettings):
         description="Refusals (4xx, 503) given a request.summary line each, per second and front "
         "process; the rest are counted in one request.refusals line a second (0: a line for every one).",
     )
+    sentry_dsn: SecretStr | None = Field(
+        None,
+        description="Report faults to this Sentry DSN, scrubbed of bodies, local variables and all but a "
+        "few headers (SENTRY_DSN is read too); default: no reporting.",
+    )
     trusted_proxies: Proxies = Field(
         TrustedProxies(),
         description="Proxies whose X-Forwarded-For is believed: a hop count, or comma-separated CIDRs "

@@ -20,6 +20,7 @@ import uvicorn
 import uvloop
 
 from scrypt_helper.config import Settings
+from scrypt_helper.error_reporting import configure_error_reporting
 from scrypt_helper.hygiene import forbid_core_dumps
 from scrypt_helper.log import configure_logging
 from scrypt_helper.metrics import SAMPLE_SECONDS, Metrics
@@ -147,6 +148,7 @@ def run(settings: Settings) -> None:
     """The ``serve`` command: configure logging, then serve the node in this process or, when it
     runs several front processes, start and watch them (SystemExit with status 1 if one failed)."""
     configure_logging(settings.log_level)
+    configure_error_reporting(settings)
     # A crash must not write hash state (or anything else in memory) out, whatever core_pattern says.
     forbid_core_dumps()
     plan = plan_processes(settings)
@@ -166,6 +168,7 @@ def serve_front_process(settings: Settings, listeners: Listeners | None = None) 
     """Build a node and serve it in this process: the whole node, or one of its front processes."""
     if listeners is not None:  # started by the supervisor: a fresh interpreter
         configure_logging(settings.log_level)
+        configure_error_reporting(settings)
         forbid_core_dumps()
     node = build_node(settings)
     if listeners is not None:
