@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scrypt_helper.bench.batching import batching_figures, measure_batching
 from scrypt_helper.bench.criteria import Figure, at_least, at_most, table
 from scrypt_helper.bench.flood import tree_cpu_seconds
 from scrypt_helper.bench.honest import FLOOD_RATE, HONEST_CLIENTS, measure_flood
@@ -352,7 +353,8 @@ def cpu_model() -> str:
 
 
 def run_overload_bench(params: ScryptParams, engine: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Every part, each variant's, then the refusals; the table printed; the report returned."""
+    """Every part, each variant's, then the refusals and the batching window; the table printed;
+    the report returned."""
     variants = [parse_variant(text) for text in args.node] or [NodeVariant(f"workers={args.workers}")]
     for variant in variants:
         variant.flags.setdefault("workers", args.workers)
@@ -371,6 +373,8 @@ def run_overload_bench(params: ScryptParams, engine: str, args: argparse.Namespa
     for variant in report["variants"]:
         figures += variant_figures(variant, f"[{variant['label']}] " if len(variants) > 1 else "")
     figures += refusal_figures(report["refusals"])
+    report["batching"] = measure_batching(params, engine, args)
+    figures += batching_figures(report["batching"])
     report["figures"] = [figure.as_dict() for figure in figures]
     print(
         f"\noverload on {report['cores']} cores ({report['cpu']}), engine {engine}, N={params.n}, "

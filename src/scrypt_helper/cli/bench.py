@@ -36,8 +36,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
         "limits: memory and request rate under requests from a million distinct addresses; "
         "parser: hostile bodies' parse cost, health checks while 20 are in flight; "
         "overload: goodput under open-loop overload, refusals against a bare app, a paced flood beside "
-        "an honest client, each figure beside its criterion; batching: a batching window against none "
-        "at 1 to 64 clients",
+        "an honest client, a batching window against none, each figure beside its criterion; "
+        "batching: that window comparison alone, at 1 to 64 clients",
     )
     parser.add_argument(
         "--engine",
