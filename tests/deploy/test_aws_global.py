@@ -1,0 +1,67 @@
+"""deploy/aws/global.yaml: cfn-lint clean; every region health-checked on its heartbeat and latency-routed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.deploy.test_aws import CfnLoader
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "aws" / "global.yaml"
+REGIONS = ("Region1", "Region2", "Region3")
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader plus CFN tags
+
+
+def test_cfn_lint_is_clean():
+    beside_python = Path(sys.executable).parent / "cfn-lint"
+    binary = str(beside_python) if beside_python.exists() else shutil.which("cfn-lint")
+    if binary is None:
+        pytest.skip("cfn-lint is not installed (pip install cfn-lint)")
+    result = subprocess.run([binary, str(TEMPLATE)], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_each_region_is_checked_on_its_heartbeat_over_https(template: dict, region: str):
+    check = template["Resources"][f"{region}HealthCheck"]
+    config = check["Properties"]["HealthCheckConfig"]
+    assert check["Type"] == "AWS::Route53::HealthCheck"
+    assert (config["Type"], config["Port"], config["ResourcePath"]) == ("HTTPS", 443, "/__lbheartbeat__")
+    assert config["FullyQualifiedDomainName"] == {"Ref": f"{region}LoadBalancerDNSName"}
+    assert config["RequestInterval"] == {"Ref": "HealthCheckInterval"}
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_the_service_name_routes_by_latency_to_healthy_regions_only(template: dict, region: str):
+    record = template["Resources"][f"{region}LatencyRecord"]["Properties"]
+    assert record["Name"] == {"Ref": "ServiceName"}
+    assert record["Region"] == record["SetIdentifier"] == {"Ref": region}
+    assert record["HealthCheckId"] == {"Ref": f"{region}HealthCheck"}
+    alias = record["AliasTarget"]
+    assert alias["DNSName"] == {"Ref": f"{region}LoadBalancerDNSName"}
+    assert alias["HostedZoneId"] == {"Ref": f"{region}LoadBalancerHostedZoneId"}
+    assert alias["EvaluateTargetHealth"] is True
+
+
+@pytest.mark.parametrize("region", REGIONS)
+def test_each_region_has_its_own_name_for_clients_that_fail_over_themselves(template: dict, region: str):
+    record = template["Resources"][f"{region}Record"]["Properties"]
+    assert record["Name"] == {"Fn::Sub": f"${{{region}}}.${{ServiceName}}"}
+    assert "Region" not in record
+    assert "HealthCheckId" not in record
+    assert f"${{{region}}}.${{ServiceName}}" in str(template["Outputs"]["ClientUrls"]["Value"])
+
+
+def test_the_third_region_is_optional(template: dict):
+    optional = [name for name, resource in template["Resources"].items() if resource.get("Condition")]
+    assert sorted(optional) == ["Region3HealthCheck", "Region3LatencyRecord", "Region3Record"]
+    assert template["Parameters"]["Region3"]["Default"] == ""
