@@ -4,41 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.deploy.cloudformation import assert_cfn_lint_clean, load_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "aws" / "scrypt-helper.yaml"
 
 
-class CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (!Ref X -> {"Ref": X}, !GetAtt A.B -> {"Fn::GetAtt": [A, B]})."""
-
-
-def _tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict:
-    if isinstance(node, yaml.ScalarNode):
-        value: object = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        return {"Fn::GetAtt": value.split(".", 1)}
-    return {f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _tag)
-
-
 @pytest.fixture(scope="module")
 def template() -> dict:
-    return yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader plus CFN tags
+    return load_template(TEMPLATE)
 
 
 def resources_of(template: dict, kind: str) -> list[dict]:
@@ -46,12 +24,7 @@ def resources_of(template: dict, kind: str) -> list[dict]:
 
 
 def test_cfn_lint_is_clean():
-    beside_python = Path(sys.executable).parent / "cfn-lint"
-    binary = str(beside_python) if beside_python.exists() else shutil.which("cfn-lint")
-    if binary is None:
-        pytest.skip("cfn-lint is not installed (pip install cfn-lint)")
-    result = subprocess.run([binary, str(TEMPLATE)], capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_cfn_lint_clean(TEMPLATE)
 
 
 def test_parameters_and_the_load_balancer(template: dict):

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.deploy.test_aws import CfnLoader
+from tests.deploy.cloudformation import assert_cfn_lint_clean, load_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "aws" / "global.yaml"
 REGIONS = ("Region1", "Region2", "Region3")
@@ -18,16 +14,11 @@ REGIONS = ("Region1", "Region2", "Region3")
 
 @pytest.fixture(scope="module")
 def template() -> dict:
-    return yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)  # noqa: S506 - SafeLoader plus CFN tags
+    return load_template(TEMPLATE)
 
 
 def test_cfn_lint_is_clean():
-    beside_python = Path(sys.executable).parent / "cfn-lint"
-    binary = str(beside_python) if beside_python.exists() else shutil.which("cfn-lint")
-    if binary is None:
-        pytest.skip("cfn-lint is not installed (pip install cfn-lint)")
-    result = subprocess.run([binary, str(TEMPLATE)], capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_cfn_lint_clean(TEMPLATE)
 
 
 @pytest.mark.parametrize("region", REGIONS)

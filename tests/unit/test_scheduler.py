@@ -63,6 +63,25 @@ def make(
     return scheduler
 
 
+async def one_worker_held(
+    engine: GatedEngine, *, queue_size: int, max_queue_wait: float, hint: float
+) -> tuple[Scheduler, asyncio.Future[object]]:
+    """A started one-worker scheduler whose worker holds a job at the engine's gate; that job.
+    By the start-up estimate a job of ``A`` takes the worker ``hint`` seconds."""
+    scheduler = Scheduler(
+        engine,
+        workers=1,
+        queue_size=queue_size,
+        max_queue_wait=max_queue_wait,
+        reserve=A,
+        job_seconds_hint=hint,
+    )
+    scheduler.start()
+    running = asyncio.ensure_future(scheduler.submit(A, b"running"))
+    await asyncio.to_thread(engine.started.acquire)
+    return scheduler, running
+
+
 async def until(predicate, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -119,12 +138,7 @@ async def test_a_job_admitted_and_expired_makes_later_estimates_longer():
     # The estimate foresaw 0.1 s for the job behind the running one; it waited out the whole
     # 0.5 s deadline. Learning only from jobs that start would never see that it was wrong.
     engine = GatedEngine()
-    scheduler = Scheduler(
-        engine, workers=1, queue_size=4, max_queue_wait=0.5, reserve=A, job_seconds_hint=0.1
-    )
-    scheduler.start()
-    running = asyncio.ensure_future(scheduler.submit(A, b"running"))
-    await asyncio.to_thread(engine.started.acquire)
+    scheduler, running = await one_worker_held(engine, queue_size=4, max_queue_wait=0.5, hint=0.1)
     assert scheduler._calibration == 1.0
     with pytest.raises(DeadlineExceeded):
         await scheduler.submit(A, b"late")
@@ -267,12 +281,7 @@ async def test_a_job_that_could_not_start_in_time_is_refused_on_arrival():
     # Each job takes a worker ~10 s by the start-up estimate; jobs may wait up to 34 s, so a job
     # is admitted while a worker is expected within 0.6 x 34 = 20.4 s.
     engine = GatedEngine()
-    scheduler = Scheduler(
-        engine, workers=1, queue_size=100, max_queue_wait=34.0, reserve=A, job_seconds_hint=10.0
-    )
-    scheduler.start()
-    running = asyncio.ensure_future(scheduler.submit(A, b"running"))
-    await asyncio.to_thread(engine.started.acquire)
+    scheduler, running = await one_worker_held(engine, queue_size=100, max_queue_wait=34.0, hint=10.0)
     queued = []
     for count, expected_wait in enumerate((10.0, 20.0), start=1):
         assert scheduler.expected_wait() == pytest.approx(expected_wait, abs=0.5)
