@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.prometheus import format_duration, parse_duration, render_config, render_rules
 from scrypt_helper.metrics import Metrics
 
 ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
@@ -217,3 +218,69 @@ def test_promtool_unit_tests_fire_and_stay_quiet_as_intended(tmp_path: Path):
         [PROMTOOL, "test", "rules", str(spec)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the live test's rendering of the shipped files (harness/prometheus.py) ------------------------------
+
+CONFIG = ALERTS.parent / "prometheus.yml"
+
+
+@needs_promtool
+def test_promtool_check_config_with_its_rules():
+    result = subprocess.run(
+        [PROMTOOL, "check", "config", str(CONFIG)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+    assert f"{len(EXPECTED)} rules found" in result.stdout
+
+
+def test_the_scrape_job_is_the_one_the_rules_select():
+    config = yaml.safe_load(CONFIG.read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    (job,) = config["scrape_configs"]
+    assert job["job_name"] == "scrypt-helper"
+    assert job["metrics_path"] == "/metrics"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("5m", 300), ("1h", 3600), ("1h30m", 5400), ("15s", 15), ("250ms", 0.25)]
+)
+def test_durations_parse_and_format_back(text: str, seconds: float):
+    assert parse_duration(text) == seconds
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+def test_rendered_rules_divide_every_for_and_window_and_change_nothing_else():
+    factor = 60
+    shipped = rules()
+    rendered = [
+        r for g in yaml.safe_load(render_rules(ALERTS.read_text(), factor))["groups"] for r in g["rules"]
+    ]
+    assert [r["alert"] for r in rendered] == [r["alert"] for r in shipped]
+    windows = re.compile(r"\[([0-9a-z]+)\]")
+    for before, after in zip(shipped, rendered, strict=True):
+        assert parse_duration(after["for"]) == parse_duration(before["for"]) / factor
+        old, new = windows.findall(before["expr"]), windows.findall(after["expr"])
+        assert [parse_duration(w) / factor for w in old] == [parse_duration(w) for w in new]
+        assert windows.sub("[]", before["expr"]) == windows.sub("[]", after["expr"])
+        rest = {k: v for k, v in before.items() if k not in ("for", "expr")}
+        assert rest == {k: v for k, v in after.items() if k not in ("for", "expr")}
+    assert any(windows.search(r["expr"]) for r in shipped)
+
+
+@needs_promtool
+def test_rendered_config_and_rules_are_valid_for_promtool(tmp_path: Path):
+    (tmp_path / "prometheus.yml").write_text(
+        render_config(CONFIG.read_text(), scrape_interval=1, evaluation_interval=0.5)
+    )
+    (tmp_path / "alerts.yml").write_text(render_rules(ALERTS.read_text(), 60))
+    result = subprocess.run(
+        [PROMTOOL, "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    rendered = yaml.safe_load((tmp_path / "prometheus.yml").read_text())["global"]
+    assert rendered == {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "500ms"}
