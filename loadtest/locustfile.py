@@ -1,6 +1,7 @@
 """Load test of a scrypt helper: the 2013 traffic mix, every answer checked, success criteria enforced.
 
     locust -f loadtest/locustfile.py --headless -H URL -u USERS -r RATE -t TIME [criteria]
+    python -m loadtest.run --workers N -H URL -u USERS -r RATE -t TIME [criteria]   # distributed
 
 Mix: ~75% valid requests (a 200 with an output of the right size), ~10% known-answer requests
 (the output must be exactly right), ~15% malformed requests (must get a 400 in the JSON error
@@ -8,6 +9,10 @@ shape). The run exits non-zero when a criterion is missed: any failed check
 (``--max-fail-ratio``, default 0), fewer good answers per second than ``--min-ops``, a p99
 above ``--max-p99-ms``. 503s are failures unless ``--allow-503`` (above capacity they are
 the expected graceful answer, and must carry Retry-After).
+
+Distributed (``--master`` and ``--worker``), the master judges the criteria on the figures of every
+worker: workers hand it their count of 503s with each stats report. Each criterion can also come
+from the environment (``LOCUST_MIN_OPS``, ...), as Locust's own options can.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from locust import FastHttpUser, constant, events, task
 from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
 
 PICL = {"salt": "identity.mozilla.com/picl/v1/scrypt", "N": 65536, "r": 8, "p": 1, "buflen": 32}
 PICL_ANSWERS = {
@@ -30,6 +36,7 @@ PICL_ANSWERS = {
     "abcdef0123": "8158f3aae9044369c4c6ba5eda6f679cca8adc1186eb29637a75c9e4b4b940f1",
 }
 HASHES = ("hash", "known-answer")
+REJECTED = "scrypt_rejected"  # the key of the 503 count in a worker's report to the master
 logger = logging.getLogger("loadtest")
 
 
@@ -38,14 +45,35 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--scrypt-params", default=json.dumps(PICL), help="JSON parameter set the helper allows"
     )
-    parser.add_argument("--min-ops", type=float, default=0.0, help="least good answers per second")
     parser.add_argument(
-        "--max-p99-ms", type=float, default=0.0, help="largest p99 of valid requests (0: any)"
+        "--min-ops", type=float, default=0.0, env_var="LOCUST_MIN_OPS", help="least good answers per second"
     )
-    parser.add_argument("--max-fail-ratio", type=float, default=0.0, help="largest share of failed checks")
-    parser.add_argument("--allow-503", action="store_true", help="503 with Retry-After is not a failure")
     parser.add_argument(
-        "--think-time", type=float, default=0.0, help="seconds each user waits between requests"
+        "--max-p99-ms",
+        type=float,
+        default=0.0,
+        env_var="LOCUST_MAX_P99_MS",
+        help="largest p99 of valid requests (0: any)",
+    )
+    parser.add_argument(
+        "--max-fail-ratio",
+        type=float,
+        default=0.0,
+        env_var="LOCUST_MAX_FAIL_RATIO",
+        help="largest share of failed checks",
+    )
+    parser.add_argument(
+        "--allow-503",
+        action="store_true",
+        env_var="LOCUST_ALLOW_503",
+        help="503 with Retry-After is not a failure",
+    )
+    parser.add_argument(
+        "--think-time",
+        type=float,
+        default=0.0,
+        env_var="LOCUST_THINK_TIME",
+        help="seconds each user waits between requests",
     )
 
 
@@ -99,6 +127,27 @@ def prepare(environment: Environment, **_: Any) -> None:
         "rejected": 0,
     }
     ScryptUser.wait_time = constant(options.think_time)
+
+
+@events.init.add_listener
+def share_refusals(environment: Environment, **_: Any) -> None:
+    """Distributed, the master judges the criteria: each worker adds its 503s since the last report."""
+    if isinstance(environment.runner, WorkerRunner):
+
+        def send(client_id: str, data: dict[str, Any], **_: Any) -> None:
+            settings = getattr(environment, "scrypt", None)
+            if settings is not None:
+                data[REJECTED], settings["rejected"] = settings["rejected"], 0
+
+        environment.events.report_to_master.add_listener(send)
+    elif isinstance(environment.runner, MasterRunner):
+
+        def receive(client_id: str, data: dict[str, Any], **_: Any) -> None:
+            settings = getattr(environment, "scrypt", None)
+            if settings is not None:
+                settings["rejected"] += data.get(REJECTED, 0)
+
+        environment.events.worker_report.add_listener(receive)
 
 
 class ScryptUser(FastHttpUser):
@@ -166,7 +215,12 @@ class ScryptUser(FastHttpUser):
 
 @events.quitting.add_listener
 def enforce_criteria(environment: Environment, **_: Any) -> None:
-    """Set a non-zero exit code, and say why, when a success criterion is missed."""
+    """Set a non-zero exit code, and say why, when a success criterion is missed.
+
+    A worker's stats are only its share since its last report: the master judges, never a worker.
+    """
+    if isinstance(environment.runner, WorkerRunner):
+        return
     options = environment.parsed_options
     stats = environment.stats
     total = stats.total
@@ -175,7 +229,7 @@ def enforce_criteria(environment: Environment, **_: Any) -> None:
         missed.append("no request was made")
     elif total.fail_ratio > options.max_fail_ratio:
         missed.append(f"failed checks {total.fail_ratio:.2%} > {options.max_fail_ratio:.2%}")
-    rejected = environment.scrypt["rejected"]  # type: ignore[attr-defined]
+    rejected = getattr(environment, "scrypt", {}).get("rejected", 0)
     good = sum(stats.get(name, "POST").num_requests - stats.get(name, "POST").num_failures for name in HASHES)
     good -= rejected
     duration = max(1e-9, total.last_request_timestamp - total.start_time) if total.num_requests else 1.0
