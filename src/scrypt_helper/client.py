@@ -3,9 +3,13 @@
 ``Client(url).hash(data)`` posts ``data`` to the helper and returns the checked output. Answers 429
 and 5xx, connection errors and timeouts are retried with jittered exponential backoff, never sooner
 than ``Retry-After`` and never past ``deadline`` seconds after the call began; other error answers
-raise ``HelperError`` at once. A helper that stays unreachable or refusing (or ``url=None``) means
-local computation, or ``HelperUnavailable`` with ``fallback=False``. ``AsyncClient`` is the same for
-asyncio. ``stretch`` is the Firefox Accounts onepw password stretch built on them.
+raise ``HelperError`` at once. ``url`` may list several base URLs (one per region): a connection
+error, time-out or 5xx moves the call to the next one at once, and marks the URL that failed as down
+for ``cooldown`` seconds, during which calls try it last (``failover``); a 429 is asked again of
+the same URL, after its ``Retry-After``, since it limits this client and not the region. A helper
+that stays unreachable or refusing (or ``url=None``) means local computation, or
+``HelperUnavailable`` with ``fallback=False``. ``AsyncClient`` is the same for asyncio. ``stretch``
+is the Firefox Accounts onepw password stretch built on them.
 
 Inputs and outputs are secrets: they are never logged nor put into exception messages, and never
 sent over plain ``http://`` to a host other than this machine's loopback unless the caller says
@@ -24,6 +28,7 @@ import random
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from types import TracebackType
@@ -34,6 +39,7 @@ import httpx
 from scrypt_helper import __version__
 from scrypt_helper.engines import Engine, ScryptParams, select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
+from scrypt_helper.failover import DEFAULT_COOLDOWN, UrlHealth, base_urls
 from scrypt_helper.wire import request_body
 
 __all__ = [
@@ -202,17 +208,23 @@ def _check_url(url: str, allow_insecure_http: bool) -> None:
         )
 
 
-def _retryable(status: int) -> bool:
-    return status == 429 or status >= 500
-
-
 class _Attempts:
-    """Retry state of one hash call: attempts made, time left, the wait asked for, the last failure."""
+    """Retry state of one hash call: the URL of each attempt, attempts made, time left, waits asked for.
 
-    def __init__(self, options: _Options) -> None:
+    The call tries the URLs in ``health``'s order as it began, moving to the next one after a
+    failure; a URL not tried yet in this call is tried at once, one tried already after a backoff
+    and never before its ``Retry-After``. A URL whose wait would end past the deadline is passed over.
+    """
+
+    def __init__(self, options: _Options, health: UrlHealth) -> None:
         self._options = options
+        self._health = health
         self._ends = time.monotonic() + options.deadline
-        self._retry_after: float | None = None
+        self._plan = health.order()
+        self._tries = dict.fromkeys(self._plan, 0)
+        self._not_before = dict.fromkeys(self._plan, 0.0)  # when each URL's Retry-After ends
+        self._stay = False  # the last answer was a 429: ask the same URL again
+        self.url = self._plan[0]
         self.count = 0
         self.last_failure = "no attempt made"
 
@@ -221,9 +233,10 @@ class _Attempts:
         return self._ends - time.monotonic()
 
     def start(self) -> httpx.Timeout:
-        """Count a new attempt; its timeouts, cut to the time left."""
+        """Count a new attempt (to ``self.url``); its timeouts, cut to the time left."""
         self.count += 1
-        self._retry_after = None
+        self._tries[self.url] += 1
+        self._stay = False
         left = max(MIN_ATTEMPT_SECONDS, self.left())
         connect = min(self._options.connect_timeout, left)
         return httpx.Timeout(
@@ -231,27 +244,47 @@ class _Attempts:
         )
 
     def failed(self, exc: Exception) -> None:
-        """Record a connection error or timeout."""
+        """Record a connection error or timeout: the URL is down."""
         self.last_failure = type(exc).__name__
-        logger.info("scrypt helper attempt %d failed: %s", self.count, self.last_failure)
+        self._health.failed(self.url)
+        logger.info("scrypt helper attempt %d to %s failed: %s", self.count, self.url, self.last_failure)
 
     def judge(self, response: httpx.Response) -> bytes | None:
         """The output of a good answer; None for a retryable one; HelperError for any other."""
-        if response.status_code == 200:
-            return answer_output(response, self._options.params.buflen)
-        if not _retryable(response.status_code):
+        if response.status_code != 429 and not response.is_server_error:
+            self._health.answered(self.url)
+            if response.status_code == 200:
+                return answer_output(response, self._options.params.buflen)
             raise answer_error(response)
-        self._retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        if retry_after is not None:
+            self._not_before[self.url] = time.monotonic() + retry_after
+        if response.status_code == 429:
+            self._stay = True  # a limit on this client: another region would only be hopping it
+        else:
+            self._health.failed(self.url)
         self.last_failure = f"{response.status_code} {response.reason_phrase}"
-        logger.info("scrypt helper attempt %d answered %s", self.count, self.last_failure)
+        logger.info("scrypt helper attempt %d to %s answered %s", self.count, self.url, self.last_failure)
         return None
 
     def pause(self) -> float | None:
-        """Seconds to wait before the next attempt, or None when none fits in attempts and deadline."""
+        """Pick the next attempt's URL; seconds to wait first, or None when none fits in attempts and time."""
         if self.count >= self._options.max_attempts:
             return None
-        delay = backoff_delay(self.count, self._retry_after)
-        return delay if delay + MIN_ATTEMPT_SECONDS <= self.left() else None
+        here = self._plan.index(self.url)
+        candidates = [self.url] if self._stay else self._plan[here + 1 :] + self._plan[: here + 1]
+        for url in candidates:
+            delay = self._delay(url)
+            if delay + MIN_ATTEMPT_SECONDS <= self.left():
+                self.url = url
+                return delay
+        return None
+
+    def _delay(self, url: str) -> float:
+        """No wait for a URL this call has not tried; else a backoff step after its Retry-After."""
+        if self._tries[url] == 0:
+            return 0.0
+        return backoff_delay(self._tries[url], max(0.0, self._not_before[url] - time.monotonic()))
 
     def summary(self) -> str:
         return f"no answer after {self.count} attempt(s); last: {self.last_failure}"
@@ -261,11 +294,14 @@ class _Attempts:
 
 
 class _ClientBase:
-    """What both clients share: options, the request body and giving up on the helper."""
+    """What both clients share: options, base URLs and their health, and giving up on the helper.
+
+    ``url`` is one base URL, several (one per region, tried in that order while they answer), or None.
+    """
 
     def __init__(
         self,
-        url: str | None,
+        url: str | Sequence[str] | None,
         *,
         params: ScryptParams = PICL_PARAMS,
         connect_timeout: float = 2.0,
@@ -274,12 +310,15 @@ class _ClientBase:
         max_attempts: int = 5,
         fallback: bool = True,
         allow_insecure_http: bool = False,
+        cooldown: float = DEFAULT_COOLDOWN,
     ) -> None:
         self._options = _Options(params, connect_timeout, read_timeout, deadline, max_attempts, fallback)
-        if url is not None:
-            _check_url(url, allow_insecure_http)
-        self.url = url
-        self._http = None if url is None else self._connect(url)
+        self.urls = base_urls(url)
+        for one in self.urls:
+            _check_url(one, allow_insecure_http)
+        self.url = self.urls[0] if self.urls else None
+        self.health = UrlHealth(self.urls, cooldown)
+        self._pools = {one: self._connect(one) for one in self.urls}
 
     def _connect(self, url: str) -> httpx.Client | httpx.AsyncClient:
         """The HTTP connection pool for ``url``."""
@@ -300,7 +339,7 @@ class _ClientBase:
 class Client(_ClientBase):
     """Blocking client; ``url=None`` computes every hash locally (or raises with ``fallback=False``)."""
 
-    _http: httpx.Client | None
+    _pools: dict[str, httpx.Client]
 
     def _connect(self, url: str) -> httpx.Client:
         return httpx.Client(base_url=url, headers=_HEADERS)
@@ -308,14 +347,15 @@ class Client(_ClientBase):
     def hash(self, data: bytes) -> bytes:
         """scrypt of ``data`` with this client's parameters, from the helper or computed here."""
         data = bytes(data)
-        if self._http is None:
+        if not self._pools:
             self._give_up(None)
             return local_hash(self.params, data)
         body = request_body(self.params, data)
-        attempts = _Attempts(self._options)
+        attempts = _Attempts(self._options, self.health)
         while True:
             try:
-                response = self._http.post("/", json=body, timeout=attempts.start())
+                timeout = attempts.start()
+                response = self._pools[attempts.url].post("/", json=body, timeout=timeout)
             except httpx.TransportError as exc:
                 attempts.failed(exc)
             else:
@@ -327,9 +367,9 @@ class Client(_ClientBase):
             time.sleep(delay)
 
     def close(self) -> None:
-        """Close the connection pool."""
-        if self._http is not None:
-            self._http.close()
+        """Close the connection pools."""
+        for pool in self._pools.values():
+            pool.close()
 
     def __enter__(self) -> Self:
         return self
@@ -343,7 +383,7 @@ class Client(_ClientBase):
 class AsyncClient(_ClientBase):
     """asyncio client; local computation runs in a thread so the event loop stays free."""
 
-    _http: httpx.AsyncClient | None
+    _pools: dict[str, httpx.AsyncClient]
 
     def _connect(self, url: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=url, headers=_HEADERS)
@@ -351,16 +391,16 @@ class AsyncClient(_ClientBase):
     async def hash(self, data: bytes) -> bytes:
         """scrypt of ``data`` with this client's parameters, from the helper or computed here."""
         data = bytes(data)
-        if self._http is None:
+        if not self._pools:
             self._give_up(None)
             return await asyncio.to_thread(local_hash, self.params, data)
         body = request_body(self.params, data)
-        attempts = _Attempts(self._options)
+        attempts = _Attempts(self._options, self.health)
         while True:
             try:
                 timeout = attempts.start()
                 async with asyncio.timeout(max(MIN_ATTEMPT_SECONDS, attempts.left())):
-                    response = await self._http.post("/", json=body, timeout=timeout)
+                    response = await self._pools[attempts.url].post("/", json=body, timeout=timeout)
             except (httpx.TransportError, TimeoutError) as exc:
                 attempts.failed(exc)
             else:
@@ -372,9 +412,9 @@ class AsyncClient(_ClientBase):
             await asyncio.sleep(delay)
 
     async def close(self) -> None:
-        """Close the connection pool."""
-        if self._http is not None:
-            await self._http.aclose()
+        """Close the connection pools."""
+        for pool in self._pools.values():
+            await pool.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -402,14 +442,16 @@ def second_pbkdf(email: str, password: str, k2: bytes) -> bytes:
     )
 
 
-def stretch(email: str, password: str, url: str | None = None, *, allow_insecure_http: bool = False) -> bytes:
+def stretch(
+    email: str, password: str, url: str | Sequence[str] | None = None, *, allow_insecure_http: bool = False
+) -> bytes:
     """The onepw stretchedPW: PBKDF2, scrypt (on the helper at ``url``, else locally), PBKDF2."""
     with Client(url, allow_insecure_http=allow_insecure_http) as client:
         return second_pbkdf(email, password, client.hash(first_pbkdf(email, password)))
 
 
 async def async_stretch(
-    email: str, password: str, url: str | None = None, *, allow_insecure_http: bool = False
+    email: str, password: str, url: str | Sequence[str] | None = None, *, allow_insecure_http: bool = False
 ) -> bytes:
     """``stretch`` for asyncio; the PBKDF2 steps run in a thread."""
     async with AsyncClient(url, allow_insecure_http=allow_insecure_http) as client:

@@ -21,7 +21,7 @@ def register(commands: Commands) -> None:
     """Add ``client`` and ``stretch``."""
     client = commands.add_parser("client", help="ask a helper node for one scrypt and print its hex output")
     add_hash_arguments(client)
-    client.add_argument("--url", required=True, help="the helper, e.g. https://scrypt.example.com")
+    add_url_argument(client, required=True)
     client.add_argument(
         "--fallback", action="store_true", help="compute locally when the helper does not answer"
     )
@@ -33,10 +33,21 @@ def register(commands: Commands) -> None:
         "stretch", help="Firefox Accounts password stretch; reads the password from the terminal or stdin"
     )
     stretch.add_argument("--email", required=True, help="the account's email address")
-    stretch.add_argument("--url", default=None, help="the helper for the scrypt step (default: compute here)")
+    add_url_argument(stretch, required=False)
     add_deadline_argument(stretch)
     add_insecure_http_argument(stretch)
     stretch.set_defaults(handler=cmd_stretch)
+
+
+def add_url_argument(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """``--url``, repeatable: one helper base URL per region, tried in the order given."""
+    parser.add_argument(
+        "--url",
+        action="append",
+        required=required,
+        help="a helper, e.g. https://scrypt.example.com; repeat it for one URL per region, tried in order "
+        "(a failed one is tried last for a while)" + ("" if required else " (default: compute here)"),
+    )
 
 
 def add_insecure_http_argument(parser: argparse.ArgumentParser) -> None:
