@@ -1,0 +1,187 @@
+"""HAProxy (Debian's ``haproxy``) on loopback as the global router of a multi-region rehearsal.
+
+It stands in for Route 53 latency records with health checks (or Global Accelerator): one frontend per
+region is the service's name as the clients nearest that region resolve it. Its backend sends them to
+that region's proxy while an active check of ``/__lbheartbeat__`` passes, else to the other regions
+(``backup`` servers). ``stats()`` reads HAProxy's CSV statistics: each server's state and the 2xx
+answers it gave. Used by ``harness/rehearsal.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from scrypt_helper.launcher import free_port
+
+
+def find_haproxy() -> str | None:
+    """The haproxy binary (Debian installs it in /usr/sbin, which a user's PATH may lack)."""
+    return shutil.which("haproxy") or next(
+        (path for path in ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy") if Path(path).exists()), None
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheck:
+    """HAProxy's active check: every ``inter_ms``, ``fall`` failures mark a region down, ``rise`` up."""
+
+    inter_ms: int = 1000
+    fall: int = 3
+    rise: int = 2
+
+
+def render_config(
+    regions: Mapping[str, int], frontends: Mapping[str, int], stats_port: int, check: HealthCheck
+) -> str:
+    """haproxy.cfg: per region a frontend on ``frontends[name]`` whose backend prefers that region.
+
+    ``regions`` maps each region's name to the port of its proxy (nginx).
+    """
+    lines = [
+        "global",
+        "    maxconn 4096",
+        "defaults",
+        "    mode http",
+        "    timeout connect 1s",
+        "    timeout client 30s",
+        "    timeout server 30s",
+        "    timeout check 1s",
+        # a connection refused is answered 503 at once, as a client of DNS or an anycast address meets a
+        # dead region until the health check takes it out (HAProxy's own retry would stall a second)
+        "    retries 0",
+        "listen stats",
+        f"    bind 127.0.0.1:{stats_port}",
+        "    stats enable",
+        "    stats uri /stats",
+    ]
+    for name, port in frontends.items():
+        lines += [
+            f"frontend {name}",
+            f"    bind 127.0.0.1:{port}",
+            f"    default_backend {name}",
+            f"backend {name}",
+            "    option httpchk GET /__lbheartbeat__",
+            "    http-check expect status 200",
+            f"    default-server check inter {check.inter_ms}ms fall {check.fall} rise {check.rise}",
+        ]
+        for region, region_port in regions.items():
+            backup = "" if region == name else " backup"
+            lines.append(f"    server {region} 127.0.0.1:{region_port}{backup}")
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerStats:
+    """One server line of one backend: its state (``UP``, ``DOWN``, ``UP 1/3``...) and 2xx answers."""
+
+    backend: str
+    server: str
+    status: str
+    answered_2xx: int
+
+    @property
+    def up(self) -> bool:
+        """Whether HAProxy sends it traffic (``UP 1/3``, going down, still counts as up)."""
+        return self.status.startswith("UP")
+
+
+class LocalHAProxy:
+    """``haproxy`` in the foreground with one frontend per region (``url(name)``) and a stats page."""
+
+    def __init__(self, regions: Mapping[str, int], *, check: HealthCheck | None = None) -> None:
+        binary = find_haproxy()
+        if binary is None:
+            raise FileNotFoundError("haproxy is not installed (apt-get install haproxy)")
+        self.binary = binary
+        self.ports = {name: free_port() for name in regions}
+        self.stats_port = free_port()
+        self.check = check or HealthCheck()
+        self.workdir = Path(tempfile.mkdtemp(prefix="scrypt-helper-haproxy-"))
+        self.config = self.workdir / "haproxy.cfg"
+        self.config.write_text(render_config(regions, self.ports, self.stats_port, self.check))
+        self.process: subprocess.Popen[bytes] | None = None
+        self._http = httpx.Client(timeout=2)
+
+    def url(self, region: str) -> str:
+        """The frontend of the clients nearest ``region``."""
+        return f"http://127.0.0.1:{self.ports[region]}"
+
+    def start(self, timeout: float = 10.0) -> LocalHAProxy:
+        checked = subprocess.run(
+            [self.binary, "-c", "-f", str(self.config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if checked.returncode != 0:
+            raise RuntimeError(f"haproxy -c failed:\n{checked.stdout}{checked.stderr}")
+        with (self.workdir / "stderr.log").open("wb") as stderr:
+            self.process = subprocess.Popen(
+                [self.binary, "-db", "-f", str(self.config)], stdout=subprocess.DEVNULL, stderr=stderr
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"haproxy exited with {self.process.returncode}:\n{self.error_log()}")
+            try:
+                self.stats()
+                return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"haproxy did not answer within {timeout} s:\n{self.error_log()}")
+
+    def error_log(self) -> str:
+        path = self.workdir / "stderr.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stats(self) -> list[ServerStats]:
+        """Every server line of every backend, from the CSV stats page."""
+        text = self._http.get(f"http://127.0.0.1:{self.stats_port}/stats;csv").text
+        rows = csv.DictReader(io.StringIO(text.removeprefix("# ")))
+        return [
+            ServerStats(row["pxname"], row["svname"], row["status"], int(row["hrsp_2xx"] or 0))
+            for row in rows
+            if row["svname"] not in ("FRONTEND", "BACKEND") and row["pxname"] in self.ports
+        ]
+
+    def wait_all_up(self, timeout: float = 15.0) -> None:
+        """Wait until every server of every backend passed its checks (``UP``, not ``UP 1/3``)."""
+        deadline = time.monotonic() + timeout
+        while not all(server.status == "UP" for server in self.stats()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"haproxy servers not all up: {self.stats()}")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop (SIGTERM, SIGKILL if it lingers); the work directory is removed."""
+        self._http.close()
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> LocalHAProxy:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
