@@ -74,6 +74,9 @@ def create_app(node: Node) -> FastAPI:
         allow_origins=list(node.settings.cors_origins),
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Content-Type"],
+        # A cross-origin page reads only the headers listed here: Retry-After to wait as told,
+        # the request id to quote in a report.
+        expose_headers=["Retry-After", "X-Request-Id"],
         allow_credentials=False,
         max_age=86400,
     )

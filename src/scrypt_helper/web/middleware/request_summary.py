@@ -21,7 +21,7 @@ from scrypt_helper.log import SummaryLog
 
 
 class RequestSummaryMiddleware:
-    """Give each request an id (its ``X-Request-Id``, or a fresh UUID), then log its summary."""
+    """Give each request an id (its ``X-Request-Id``, or a fresh UUID), answer with it, log its summary."""
 
     def __init__(self, app: ASGIApp, summary_log: SummaryLog) -> None:
         self.app = app
@@ -40,6 +40,7 @@ class RequestSummaryMiddleware:
             elif name == b"accept-language":
                 lang = value.decode("latin-1")
         rid = rid or str(uuid.uuid4())
+        encoded_rid = rid.encode("latin-1")
         request_id_context.set(rid)
         status = 500
         started = time.perf_counter()
@@ -48,6 +49,8 @@ class RequestSummaryMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                # The answer names the id its log lines carry, so a client can quote it in a report.
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", encoded_rid)]
             await send(message)
 
         try:
