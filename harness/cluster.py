@@ -24,6 +24,7 @@ from types import TracebackType
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.daemons import read_log, stop_process, wait_until_answering
 from scrypt_helper.launcher import LocalRedis, LocalServer, free_port
 
 NGINX_DIR = Path(__file__).resolve().parents[1] / "deploy" / "nginx"
@@ -128,17 +129,15 @@ class LocalNginx:
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited with {self.process.returncode}:\n{self.error_log()}")
-            try:
-                httpx.get(self.url + "/__lbheartbeat__", timeout=1)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"nginx did not answer within {timeout} s:\n{self.error_log()}")
+        wait_until_answering(
+            "nginx",
+            self.process,
+            lambda: httpx.get(self.url + "/__lbheartbeat__", timeout=1).status_code > 0,  # any answer
+            self.error_log,
+            timeout,
+            self.stop,
+        )
+        return self
 
     def error_log(self) -> str:
         return "".join(
@@ -148,18 +147,11 @@ class LocalNginx:
         )
 
     def access_log(self) -> str:
-        path = self.workdir / "access.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return read_log(self.workdir / "access.log")
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Graceful stop (SIGQUIT), SIGKILL if it lingers; the work directory is removed."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGQUIT)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """Graceful stop (SIGQUIT), SIGKILL if it lingers."""
+        stop_process(self.process, signal.SIGQUIT, timeout)
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -23,6 +23,7 @@ from types import TracebackType
 
 import httpx
 
+from harness.daemons import read_log, stop_process, wait_until_answering
 from scrypt_helper.launcher import free_port
 
 
@@ -132,21 +133,13 @@ class LocalHAProxy:
             self.process = subprocess.Popen(
                 [self.binary, "-db", "-f", str(self.config)], stdout=subprocess.DEVNULL, stderr=stderr
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"haproxy exited with {self.process.returncode}:\n{self.error_log()}")
-            try:
-                self.stats()
-                return self
-            except httpx.TransportError:
-                time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"haproxy did not answer within {timeout} s:\n{self.error_log()}")
+        wait_until_answering(
+            "haproxy", self.process, lambda: self.stats() is not None, self.error_log, timeout, self.stop
+        )
+        return self
 
     def error_log(self) -> str:
-        path = self.workdir / "stderr.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return read_log(self.workdir / "stderr.log")
 
     def stats(self) -> list[ServerStats]:
         """Every server line of every backend, from the CSV stats page."""
@@ -169,13 +162,7 @@ class LocalHAProxy:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop (SIGTERM, SIGKILL if it lingers); the work directory is removed."""
         self._http.close()
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGTERM, timeout)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> LocalHAProxy:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import httpx
 import yaml
 
+from harness.daemons import read_log, stop_process, wait_until_answering
 from scrypt_helper.launcher import free_port
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[1] / "deploy" / "prometheus"
@@ -142,22 +143,18 @@ class LocalPrometheus:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self.process.returncode}:\n{self.logs()}")
-            try:
-                if self.client.get("/-/ready").status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"prometheus not ready after {timeout} s:\n{self.logs()}")
+        wait_until_answering(
+            "prometheus",
+            self.process,
+            lambda: self.client.get("/-/ready").status_code == 200,
+            self.logs,
+            timeout,
+            self.stop,
+        )
+        return self
 
     def logs(self) -> str:
-        path = self.workdir / "prometheus.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return read_log(self.workdir / "prometheus.log")
 
     def _get(self, path: str, **params: object) -> Any:
         response = self.client.get(path, params=params)
@@ -196,13 +193,7 @@ class LocalPrometheus:
             time.sleep(poll)
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, signal.SIGTERM, timeout)
         self.client.close()
 
     def cleanup(self) -> None:
