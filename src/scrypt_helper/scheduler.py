@@ -323,7 +323,9 @@ class Scheduler:
         The per-job times miss what lies between batches and how the machine's load shifts; the
         ratio of real to foreseen waits corrects for both. Only waits long enough to measure count.
         """
-        if item.predicted < CALIBRATION_FLOOR * self.max_queue_wait:
+        # The floor is on the corrected wait, the one admission went by: on the raw one, a high
+        # correction would make every foreseen wait look too short to learn from, and stick.
+        if item.predicted * self._calibration < CALIBRATION_FLOOR * self.max_queue_wait:
             return
         ratio = min(max(waited / item.predicted, MIN_CALIBRATION), MAX_CALIBRATION)
         self._calibration += SMOOTHING * (ratio - self._calibration)

@@ -366,6 +366,21 @@ async def test_real_waits_correct_the_foreseen_ones():
     assert scheduler.close(timeout=5)
 
 
+async def test_a_high_correction_comes_back_down_when_jobs_start_as_foreseen():
+    # Expired jobs pushed the correction to its top; the estimate itself is right again (0.05 s a
+    # job, as measured). Corrected, the foreseen waits are long enough to learn from, and the
+    # correction must fall back, not stay stuck because the raw waits look short.
+    scheduler = Scheduler(
+        SleepingEngine(0.05), workers=1, queue_size=50, max_queue_wait=5.0, reserve=A, job_seconds_hint=0.05
+    )
+    scheduler.start()
+    scheduler._calibration = 4.0
+    jobs = [asyncio.ensure_future(scheduler.submit(A, bytes([i]))) for i in range(12)]
+    await asyncio.gather(*jobs)
+    assert scheduler._calibration < 2.0
+    assert scheduler.close(timeout=5)
+
+
 async def test_a_short_batch_waits_for_a_job_on_its_way():
     engine = GatedEngine(lanes=2)
     engine.gate.set()
