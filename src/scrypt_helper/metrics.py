@@ -80,7 +80,7 @@ class Metrics:
         self.rejections = Counter(
             f"{PREFIX}_rejections", "Requests refused without a hash, by reason.", ["reason"], registry=r
         )
-        self._rejections_by_reason: dict[str, Any] = {}  # the reasons are a handful of labels
+        self._rejections_by_reason: dict[tuple[str, ...], Any] = {}  # a handful of reasons
         self.queue_depth = Gauge(
             f"{PREFIX}_queue_depth", "Hashes waiting for a worker.", registry=r, multiprocess_mode="livesum"
         )
@@ -102,7 +102,7 @@ class Metrics:
             ["rule", "policy"],
             registry=r,
         )
-        self._decisions_by_rule: dict[tuple[str, str], Any] = {}  # one per rule and policy in force
+        self._decisions_by_rule: dict[tuple[str, ...], Any] = {}  # one per rule and policy in force
         # 0 as soon as one process has lost Redis.
         self.redis_up = Gauge(
             f"{PREFIX}_redis_up",
@@ -162,17 +162,11 @@ class Metrics:
 
     def count_rejection(self, reason: str) -> None:
         """One request refused without a hash; each reason's series is looked up once (hot path)."""
-        series = self._rejections_by_reason.get(reason)
-        if series is None:
-            series = self._rejections_by_reason[reason] = self.rejections.labels(reason)
-        series.inc()
+        _series(self._rejections_by_reason, self.rejections, reason).inc()
 
     def observe_decision(self, rule: str, policy: str) -> None:
         """One abuse decision; each rule's series is looked up once (a flood's refusals each make one)."""
-        series = self._decisions_by_rule.get((rule, policy))
-        if series is None:
-            series = self._decisions_by_rule[(rule, policy)] = self.decisions.labels(rule, policy)
-        series.inc()
+        _series(self._decisions_by_rule, self.decisions, rule, policy).inc()
 
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
@@ -201,3 +195,12 @@ class Metrics:
 def forget_process(pid: int, directory: str) -> None:
     """Drop an exited process's live gauges from the node's figures (its counters stay counted)."""
     mark_process_dead(pid, directory)
+
+
+def _series(cache: dict[tuple[str, ...], Any], metric: Counter, *labels: str) -> Any:
+    """``metric``'s series for ``labels``, looked up once per label set: a label lookup takes a
+    lock and builds a key, and the refusals that count here come by the thousand under a flood."""
+    series = cache.get(labels)
+    if series is None:
+        series = cache[labels] = metric.labels(*labels)
+    return series
