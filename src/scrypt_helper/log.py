@@ -21,23 +21,10 @@ from typing import Any
 from dockerflow.logging import MozlogFormatter, SafeJSONEncoder
 
 LOGGER_NAME = "scrypt-helper"
-# The fields of a request.summary line, in their order (see web.middleware.request_summary).
-SUMMARY_FIELDS = (
-    "agent",
-    "path",
-    "method",
-    "code",
-    "lang",
-    "t",
-    "rid",
-    "errno",
-    "reason",
-    "queue_ms",
-    "hash_ms",
-    "batch",
-)
 # The numbers the endpoint of ``/`` leaves in ``scope["state"]`` for the summary line.
 SUMMARY_STATE_FIELDS = ("errno", "reason", "queue_ms", "hash_ms", "batch")
+# The fields of a request.summary line, in their order (see ``SummaryLog.write``).
+SUMMARY_FIELDS = ("agent", "path", "method", "code", "lang", "t", "rid", *SUMMARY_STATE_FIELDS)
 _ENCODER = SafeJSONEncoder()
 
 
