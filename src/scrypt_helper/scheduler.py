@@ -151,7 +151,7 @@ class Scheduler:
         self._calibration = 1.0  # real waits over foreseen ones, recently
         self.batch_window = batch_window
         self._on_the_way = 0  # jobs admitted at the door and not yet submitted (batch_window only)
-        self._promised = 0  # jobs admitted before their body came, not yet submitted (``promise``)
+        self._promised = 0  # jobs admitted by ``promise``, not yet submitted
         self._closing = False
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -235,7 +235,7 @@ class Scheduler:
             self._check_admission()
 
     def promise(self) -> None:
-        """Admit a job whose body is still to come: ``check_admission``, then keep its place in the
+        """Admit a job before it is submitted: ``check_admission``, then keep its place in the
         estimate, so that the jobs judged meanwhile count it, until ``let_go``. Its submit then
         passes ``admitted=True``: the decision was made here, once."""
         with self._cond:
