@@ -64,7 +64,8 @@ def test_a_slow_body_is_cut_off_too():
 
 
 def outcome(sock: socket.socket) -> str:
-    """What the node did with a connection: "held" it open, answered "503" and closed, or "reset" it."""
+    """What the node did with a connection: "held" it open, answered "503" and closed, or "reset" it
+    unanswered."""
     sock.settimeout(0.5)
     try:
         data = sock.recv(4096)
@@ -103,8 +104,10 @@ def test_one_address_holding_all_the_connections_it_can_stops_no_other_client():
         max_connections_per_client=8,
         read_timeout=60,
     ) as node:
-        # More half-sent requests than the whole node's cap, all from 127.0.0.1.
-        attack = open_slow_connections(node.port, 80)
+        # More connections than the whole node's cap, all from 127.0.0.1: 8 half-sent requests, then
+        # connections that send nothing (a request sent to a reset socket would report the reset).
+        attack = open_slow_connections(node.port, 8)
+        attack += [socket.create_connection(("127.0.0.1", node.port), timeout=5) for _ in range(72)]
         try:
             # 8 held, the next 8 answered (then read until the client closes), the rest reset.
             assert Counter(outcome(sock) for sock in attack) == {"held": 8, "503": 8, "reset": 64}

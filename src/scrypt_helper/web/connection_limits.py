@@ -13,8 +13,11 @@ A refusal of ``/`` that its headers decide is answered here, below ASGI (``door`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
+import socket
+import struct
 from collections import Counter
 from typing import Any
 
@@ -22,6 +25,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from scrypt_helper import errors
+from scrypt_helper.scheduler import Place
 from scrypt_helper.web.door import Door, Pending
 from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
 from scrypt_helper.web.scrypt import PROMISED
@@ -49,6 +53,10 @@ def _overloaded_response() -> bytes:
 OVERLOADED_RESPONSE = _overloaded_response()
 
 
+# SO_LINGER on, with no time to linger: closing the socket sends a reset, whether or not the
+# client's request has arrived yet (a plain close before it has would look like an orderly end).
+RESET_ON_CLOSE = struct.pack("ii", 1, 0)
+
 # Answered beyond the cap too: a node busy with connections is not a dead node.
 HEALTH_CHECK_PATHS = frozenset({b"/__lbheartbeat__", b"/__heartbeat__"})
 
@@ -64,6 +72,15 @@ def client_key(host: str) -> str:
     if address.ipv4_mapped is not None:  # a dual-stack socket's IPv4 client
         return str(address.ipv4_mapped)
     return str(ipaddress.ip_network(f"{address}/64", strict=False))
+
+
+def reset(transport: Any) -> None:
+    """Drop a connection with a TCP reset, its socket's resources freed at once (no FIN_WAIT)."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
+    transport.abort()
 
 
 def guarded_protocol(
@@ -96,7 +113,7 @@ def guarded_protocol(
                 if held > 2 * max_per_client:
                     # Far over its share: reset unanswered, so one client's sockets stay bounded.
                     self._refused = True
-                    transport.abort()
+                    reset(transport)
                     return
                 if held > max_per_client:
                     self._refuse()
@@ -143,15 +160,15 @@ def guarded_protocol(
             if self._pending is not None:
                 pending, body = self._pending, bytes(self._held)
                 self._pending, self._held = None, bytearray()
-                answer = door.judge_body(pending, body)  # type: ignore[union-attr]
-                if answer is None:  # a valid request: on to the app, as if it had just come
-                    self.scope["state"][PROMISED] = True  # admitted: its place in the queue is kept
+                verdict = door.judge_body(pending, body)  # type: ignore[union-attr]
+                if isinstance(verdict, Place):  # a valid request: on to the app, as if it had just come
+                    self.scope["state"][PROMISED] = verdict  # admitted: its place in the queue is kept
                     super().on_headers_complete()
                     if body:
                         super().on_body(body)
                     super().on_message_complete()
                     return
-                self._answer(answer)
+                self._answer(verdict)
             if self._answered:
                 self._answered = False
                 self.on_response_complete()  # keep-alive timer, the next request
