@@ -58,6 +58,13 @@ class HashResult:
     batch_size: int
 
 
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A job's place in the queue, kept by ``Scheduler.promise``: the work it was counted for."""
+
+    seconds: float
+
+
 class _State(enum.Enum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -152,6 +159,7 @@ class Scheduler:
         self.batch_window = batch_window
         self._on_the_way = 0  # jobs admitted at the door and not yet submitted (batch_window only)
         self._promised = 0  # jobs admitted by ``promise``, not yet submitted
+        self._promised_seconds = 0.0  # their estimated work, in one worker's seconds
         self._closing = False
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -234,18 +242,24 @@ class Scheduler:
         with self._cond:
             self._check_admission()
 
-    def promise(self) -> None:
-        """Admit a job before it is submitted: ``check_admission``, then keep its place in the
-        estimate, so that the jobs judged meanwhile count it, until ``let_go``. Its submit then
-        passes ``admitted=True``: the decision was made here, once."""
+    def promise(self, params: ScryptParams) -> Place:
+        """Admit a job of ``params`` before it is submitted: ``check_admission``, then keep its place
+        in the estimate, so that the jobs judged meanwhile count it, until ``let_go``. Its submit
+        then passes ``admitted=True``: the decision was made here, once."""
         with self._cond:
             self._check_admission()
+            place = Place(self.job_seconds(params))
             self._promised += 1
+            self._promised_seconds += place.seconds
+            return place
 
-    def let_go(self) -> None:
+    def let_go(self, place: Place) -> None:
         """Give back a place ``promise`` kept: the job is about to be submitted, or never will be."""
         with self._cond:
             self._promised = max(0, self._promised - 1)
+            self._promised_seconds = (
+                max(0.0, self._promised_seconds - place.seconds) if self._promised else 0.0
+            )
 
     @contextlib.contextmanager
     def on_its_way(self) -> Iterator[None]:
@@ -313,9 +327,7 @@ class Scheduler:
             return 0.0  # a worker is free for it
         now = time.monotonic()
         running = sum(max(0.0, end - now) for end in self._batch_ends.values())
-        # A promised job's parameters are not known yet: count it as the costliest allowed set.
-        promised = self._promised * self.job_seconds(self._reserve) if self._reserve is not None else 0.0
-        return (self._queued_seconds + promised + running) / self.workers
+        return (self._queued_seconds + self._promised_seconds + running) / self.workers
 
     def _calibrate(self, item: _Item, waited: float) -> None:
         """Fold a starting job's real wait against the one foreseen into the estimate's correction.

@@ -427,20 +427,43 @@ def test_starting_twice_starts_the_workers_once():
     assert scheduler.close(timeout=5)
 
 
+async def test_a_promised_place_counts_the_work_of_its_own_parameters():
+    # By the start-up estimate a job of COSTLY takes the worker 10 s, and one of A (a 64th of its
+    # memory) 10/64 s; jobs may wait up to 34 s, so one is admitted within 0.6 x 34 = 20.4 s.
+    costly_params = ScryptParams(salt=b"c", n=1024, r=1, p=1, buflen=16)
+    engine = GatedEngine()
+    scheduler = Scheduler(
+        engine, workers=1, queue_size=100, max_queue_wait=34.0, reserve=costly_params, job_seconds_hint=10.0
+    )
+    scheduler.start()
+    running = asyncio.ensure_future(scheduler.submit(costly_params, b"running"))
+    await asyncio.to_thread(engine.started.acquire)
+    cheap = [scheduler.promise(A) for _ in range(40)]  # 40 x 10/64 s = 6.25 s of work ahead
+    assert scheduler.expected_wait() == pytest.approx(10.0 + 6.25, abs=0.5)
+    costly = scheduler.promise(costly_params)
+    with pytest.raises(QueueFull, match="maximum queue wait"):
+        scheduler.promise(costly_params)  # 26.25 s ahead
+    for place in [*cheap, costly]:
+        scheduler.let_go(place)
+    assert scheduler.expected_wait() == pytest.approx(10.0, abs=0.5)
+    engine.gate.set()
+    await running
+    assert scheduler.close(timeout=5)
+
+
 async def test_a_promised_place_counts_until_it_is_let_go_and_its_job_is_not_judged_again():
     engine = GatedEngine()
     scheduler = make(engine, workers=1, queue_size=0)  # one place: the worker's
-    scheduler.promise()
+    place = scheduler.promise(A)
     with pytest.raises(QueueFull):
-        scheduler.promise()  # the place is kept for the first
+        scheduler.promise(A)  # the place is kept for the first
     with pytest.raises(QueueFull):
         scheduler.check_admission()
-    scheduler.let_go()  # the first is about to be submitted: its place passes to its job
+    scheduler.let_go(place)  # the first is about to be submitted: its place passes to its job
     engine.gate.set()
     result = await scheduler.submit(A, b"promised", admitted=True)
     assert result.output == expected(A, b"promised")
-    scheduler.promise()  # free again
-    scheduler.let_go()
+    scheduler.let_go(scheduler.promise(A))  # free again
     assert scheduler.close(timeout=5)
     with pytest.raises(Draining):
         await scheduler.submit(A, b"late", admitted=True)  # only shutting down refuses an admitted job

@@ -10,6 +10,7 @@ from typing import Any
 import uvicorn
 from uvicorn.server import ServerState
 
+from scrypt_helper.scheduler import Place
 from scrypt_helper.web.connection_limits import guarded_protocol
 from scrypt_helper.web.door import Door, Pending
 from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
@@ -114,8 +115,9 @@ async def test_the_door_steps_aside_where_it_cannot_answer_as_the_endpoint(make_
     door = Door(app.node)
     pending = door.refusal(b"POST", b"/", raw_headers(post()), PEER[0])  # a worker is free
     assert isinstance(pending, Pending)
-    assert door.judge_body(pending, BODY) is None  # a valid request: on to the endpoint
-    app.node.scheduler.let_go()  # as the endpoint does, submitting it (the worker is not held)
+    place = door.judge_body(pending, BODY)
+    assert isinstance(place, Place)  # a valid request: on to the endpoint, its place kept
+    app.node.scheduler.let_go(place)  # as the endpoint does, submitting it (the worker is not held)
     held = await hold_the_worker(app, engine)
     assert isinstance(door.refusal(b"POST", b"/", raw_headers(post()), PEER[0]), bytes)
     browser = raw_headers(post({"Origin": "https://a.example"}))

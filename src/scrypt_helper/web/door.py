@@ -36,7 +36,7 @@ from scrypt_helper import errors, wire
 from scrypt_helper.abuse import ClientIdentity
 from scrypt_helper.errors import ApiError
 from scrypt_helper.node import Node
-from scrypt_helper.scheduler import Rejected
+from scrypt_helper.scheduler import Place, Rejected
 from scrypt_helper.web.middleware.request_metrics import RequestSeries
 from scrypt_helper.web.middleware.security_headers import ENCODED_SECURITY_HEADERS
 from scrypt_helper.web.scrypt import ClientIdentifier, RequestHeaders
@@ -111,19 +111,18 @@ class Door:
             return self._answer(headers, started, errors.body_too_large(self.max_body_bytes), client)
         return Pending(headers, client, started)
 
-    def judge_body(self, pending: Pending, body: bytes) -> bytes | None:
+    def judge_body(self, pending: Pending, body: bytes) -> bytes | Place:
         """Once the body is in: the answer refusing it (400, or 503 if the queue filled meanwhile),
-        or None to serve it the usual way, its place in the queue kept (``Scheduler.promise``;
-        ``PROMISED`` in its scope's state tells the endpoint)."""
+        or the place in the queue kept for its job (``Scheduler.promise``) to serve it the usual
+        way (the protocol hands the place to the endpoint as ``PROMISED`` in its scope's state)."""
         try:
-            wire.parse_request(body, self.scrypt_params)
+            job = wire.parse_request(body, self.scrypt_params)
         except ApiError as error:
             return self._answer(pending.headers, pending.started, error, pending.client)
         try:
-            self.node.scheduler.promise()
+            return self.node.scheduler.promise(job.params)
         except Rejected as exc:
             return self._unavailable(pending.headers, pending.started, pending.client, exc)
-        return None
 
     def too_large(self, pending: Pending) -> bytes:
         """The answer to a body found over the limit while it comes (413)."""

@@ -26,7 +26,7 @@ from scrypt_helper.abuse.identity import API_KEY_HEADER, PrefixLengths
 from scrypt_helper.config import Settings
 from scrypt_helper.errors import ApiError
 from scrypt_helper.node import Node
-from scrypt_helper.scheduler import Rejected
+from scrypt_helper.scheduler import Place, Rejected
 
 T = TypeVar("T")
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before its answer
@@ -41,7 +41,7 @@ class RouteTemplate:
 
 
 ROUTE = RouteTemplate("/")
-# In a request's ``scope["state"]``: the door admitted it (``Scheduler.promise``) and kept its place.
+# In a request's ``scope["state"]``: the ``Place`` the door kept for its job (``Scheduler.promise``).
 PROMISED = "scrypt_helper.promised"
 API_KEY = API_KEY_HEADER.lower().encode()
 JSON_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
@@ -136,11 +136,11 @@ class ScryptEndpoint:
         node, state = self.node, scope["state"]
         settings = node.settings
         client = self.identify(scope, headers)
-        promised = state.pop(PROMISED, False)
+        place: Place | None = state.pop(PROMISED, None)
         try:
             await node.guard.admit_request(client)
             check_browser(headers, settings.cors_origins)
-            if not promised:
+            if place is None:
                 node.scheduler.check_admission()
             with node.scheduler.on_its_way():
                 body = await read_body(receive, headers.content_length, settings.max_body_bytes)
@@ -148,10 +148,11 @@ class ScryptEndpoint:
                 attempt = await node.guard.admit_scrypt(client)
             computed = False
             try:
-                if promised:  # its place passes to the job itself, submitted now
-                    node.scheduler.let_go()
-                work = node.scheduler.submit(job.params, job.data, admitted=promised)
-                promised = False
+                admitted = place is not None
+                if place is not None:  # its place passes to the job itself, submitted now
+                    node.scheduler.let_go(place)
+                    place = None
+                work = node.scheduler.submit(job.params, job.data, admitted=admitted)
                 result = await until_disconnect(work, receive)
                 computed = True
             except ClientGone:
@@ -169,8 +170,8 @@ class ScryptEndpoint:
             await respond(send, CLIENT_CLOSED_REQUEST, [], b"")
             return
         finally:
-            if promised:  # refused (a rule, a key) or gone before its job was submitted
-                node.scheduler.let_go()
+            if place is not None:  # refused (a rule, a key) or gone before its job was submitted
+                node.scheduler.let_go(place)
         node.metrics.queue_wait.observe(result.queue_seconds)
         node.metrics.hash_duration.observe(result.hash_seconds)
         state.update(
