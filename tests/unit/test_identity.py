@@ -14,6 +14,7 @@ from scrypt_helper.abuse.identity import (
     PrefixLengths,
     TrustedProxies,
     UnparsableAddress,
+    address_from_text,
     address_text,
     forwarded_entries,
     parse_api_keys,
@@ -180,6 +181,29 @@ def test_an_ipv6_prefix_has_the_text_ipaddress_gives_it(words, bits):
     expected = str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
     assert PrefixLengths(ipv6=bits).prefix(address) == expected
     assert ClientIdentity(address, prefix_lengths=PrefixLengths(ipv6=bits)).ip_prefix == expected
+
+
+def ipaddress_reads(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+@given(st.ip_addresses())
+def test_every_address_is_read_from_its_texts_as_ipaddress_reads_it(address):
+    texts = {str(address), address.exploded}
+    if address.version == 6:
+        texts.add(address.exploded.upper())
+        if address.ipv4_mapped is not None:
+            texts.add(f"::ffff:{address.ipv4_mapped}")
+    for text in texts:
+        assert address_from_text(text) == address == ipaddress_reads(text)
+
+
+@given(st.text(alphabet="0123456789abcdefABCDEF:.%x ", max_size=45))
+def test_any_text_is_an_address_exactly_when_ipaddress_reads_one(text):
+    assert address_from_text(text) == ipaddress_reads(text)
 
 
 def test_a_client_identity_asked_twice_gives_the_same_texts_and_stays_equal():

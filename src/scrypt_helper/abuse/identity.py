@@ -202,9 +202,8 @@ def parse_ip(text: str | None) -> IPAddress | None:
         host, _, port = host.partition(":")
         if not _PORT.fullmatch(port):
             return None
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = address_from_text(host)
+    if address is None:
         return None
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
@@ -212,6 +211,21 @@ def parse_ip(text: str | None) -> IPAddress | None:
         if address.scope_id is not None:  # a zone is local to the proxy; it names no other client
             return ipaddress.IPv6Address(address.packed)
     return address
+
+
+def address_from_text(host: str) -> IPAddress | None:
+    """The address ``host`` spells, None if it spells none. The C library reads the common forms
+    at a tenth of the cost of ``ipaddress``'s parser (a fresh IPv6 client per request of a flood);
+    any it does not read, a zone (``fe80::1%eth0``) among them, go to ``ipaddress``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        packed = socket.inet_pton(family, host)
+    except (OSError, ValueError):
+        try:
+            return ipaddress.ip_address(host)
+        except ValueError:
+            return None
+    return ipaddress.IPv6Address(packed) if family == socket.AF_INET6 else ipaddress.IPv4Address(packed)
 
 
 def parse_networks(spec: str | Iterable[str]) -> tuple[IPNetwork, ...]:
