@@ -10,7 +10,7 @@ from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from scrypt_helper.abuse.memory import BoundedMemoryStorage
+from scrypt_helper.abuse.memory import BoundedMemoryStorage, BoundedMovingWindow
 from scrypt_helper.abuse.store import LimitStore
 
 
@@ -117,9 +117,11 @@ async def test_markers_count_and_expire_like_limits_memory_storage(clock):
     assert "block:k" not in store.markers
 
 
-async def test_moving_windows_match_limits_memory_storage(clock):
-    """The same random hits, costs and clock steps give the same answers and window stats."""
-    ours = MovingWindowRateLimiter(BoundedMemoryStorage(1000))
+@pytest.mark.parametrize("limiter", [MovingWindowRateLimiter, BoundedMovingWindow])
+async def test_moving_windows_match_limits_memory_storage(clock, limiter):
+    """The same random hits, costs and clock steps give the same answers and window stats, through
+    limits' moving-window strategy and through the one that calls the bounded storage directly."""
+    ours = limiter(BoundedMemoryStorage(1000))
     theirs = MovingWindowRateLimiter(MemoryStorage())
     items = [RateLimitItemPerSecond(1, 2), RateLimitItemPerSecond(3, 5), RateLimitItemPerSecond(7, 10)]
     rng = random.Random(7)
@@ -168,3 +170,14 @@ async def test_clear_and_reset(clock):
 def test_the_cap_must_be_positive():
     with pytest.raises(ValueError, match="at least 1"):
         BoundedMemoryStorage(0)
+
+
+async def test_the_direct_strategy_keeps_its_windows_under_limits_own_keys():
+    storage = BoundedMemoryStorage(10)
+    item = RateLimitItemPerSecond(3, 60)
+    assert BoundedMovingWindow(storage).key_for(
+        item, ("request:ip:3/60s:ban", "2001:db8::1")
+    ) == item.key_for("request:ip:3/60s:ban", "2001:db8::1")
+    await BoundedMovingWindow(storage).hit(item, "rule", "client")
+    assert await MovingWindowRateLimiter(storage).test(item, "rule", "client", cost=2)
+    assert not await MovingWindowRateLimiter(storage).test(item, "rule", "client", cost=3)

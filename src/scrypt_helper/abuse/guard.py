@@ -14,7 +14,7 @@ from limits.aio.strategies import RateLimiter
 
 from scrypt_helper import errors
 from scrypt_helper.abuse.identity import ClientIdentity, IPNetwork
-from scrypt_helper.abuse.rules import Action, Rule
+from scrypt_helper.abuse.rules import ACTIONS, Action, Rule
 from scrypt_helper.abuse.store import LimitStore, Operation, StoreUnavailable
 
 # Clients the door remembers as refused; beyond it the least recently refused go through the guard.
@@ -47,6 +47,9 @@ class Guard:
         self.denylist = tuple(denylist)
         self._observe = on_decision or (lambda rule, policy: None)
         self._items = {rule: RateLimitItemPerSecond(rule.attempts, rule.window) for rule in self.rules}
+        self._by_action = {
+            action: [rule for rule in self.rules if rule.action == action] for action in ACTIONS
+        }
         # Bans come only from ``ban`` rules: a node with none looks none up, and a request no rule
         # counts then costs no trip to the store.
         self._bans = any(rule.policy == "ban" for rule in self.rules)
@@ -73,6 +76,23 @@ class Guard:
     def counts(self, client: ClientIdentity) -> bool:
         """Whether ``admit_request`` would count this client's request or look up its bans."""
         return self._counts_requests and not self.allowed(client)
+
+    @property
+    def counts_at_once(self) -> bool:
+        """Whether ``count_request_now`` may be used: the limits live in this process's memory only."""
+        return self.store.redis is None
+
+    def count_request_now(self, client: ClientIdentity) -> None:
+        """Count a request already refused otherwise, as ``admit_request`` would, without awaiting:
+        in memory nothing waits, so the coroutine runs to its end here, with no task to schedule.
+        A block or ban it trips refuses the client's next requests (``penalty``)."""
+        counting = self.admit_request(client)
+        try:
+            counting.send(None)
+        except (StopIteration, errors.ApiError):
+            return
+        counting.close()
+        raise RuntimeError("counting in memory waited for something")
 
     async def admit_request(self, client: ClientIdentity) -> None:
         """Any API request: deny list, bans, key blocks, the ``request`` rules, then an unknown key.
@@ -117,7 +137,7 @@ class Guard:
 
     def _keyed(self, client: ClientIdentity, action: Action) -> list[Keyed]:
         """The rules of ``action`` that count this client, each with the client's key."""
-        return [(rule, key) for rule in self.rules if rule.action == action and (key := _key(client, rule))]
+        return [(rule, key) for rule in self._by_action[action] if (key := _key(client, rule))]
 
     def _decide_request(
         self, client: ClientIdentity, blocks: list[Keyed], counted: list[Keyed]

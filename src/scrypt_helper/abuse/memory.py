@@ -23,7 +23,9 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 
+from limits import RateLimitItem
 from limits.aio.storage import MovingWindowSupport, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
 
 # Called with the table's name each time a live key is forgotten to make room.
 EvictionObserver = Callable[[str], None]
@@ -159,6 +161,9 @@ class BoundedMemoryStorage(Storage, MovingWindowSupport):
     # Moving windows, with the semantics of limits' MemoryStorage.
 
     async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        return self.acquire_now(key, limit, expiry, amount)
+
+    def acquire_now(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         """Record ``amount`` hits unless ``limit`` would be exceeded within the last ``expiry`` s."""
         if amount > limit:
             return False
@@ -215,3 +220,26 @@ class BoundedMemoryStorage(Storage, MovingWindowSupport):
 
     async def check(self) -> bool:
         return True
+
+
+class BoundedMovingWindow(MovingWindowRateLimiter):
+    """limits' moving-window strategy on ``BoundedMemoryStorage``, with the same keys and answers,
+    at a fraction of the cost per hit: the storage is called directly, not through a coroutine
+    (nothing in it waits), and each key is joined from parts made once per limit item."""
+
+    def __init__(self, storage: BoundedMemoryStorage) -> None:
+        super().__init__(storage)
+        self.memory = storage
+        self._key_parts: dict[RateLimitItem, tuple[str, str]] = {}
+
+    def key_for(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> str:
+        """``item.key_for(*identifiers)`` for text identifiers."""
+        parts = self._key_parts.get(item)
+        if parts is None:
+            prefix, _, suffix = item.key_for("\0").partition("\0")
+            parts = self._key_parts[item] = (prefix, suffix)
+        return parts[0] + "/".join(identifiers) + parts[1]
+
+    async def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        key = self.key_for(item, identifiers)
+        return self.memory.acquire_now(key, item.amount, item.get_expiry(), amount=cost)

@@ -18,7 +18,7 @@ separated by newlines or ``;``; ``#`` starts a comment.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Action = Literal["scrypt", "request", "bad_key"]
@@ -61,10 +61,11 @@ class Rule:
     window: int
     duration: int
     policy: Policy
+    name: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def name(self) -> str:
-        return f"{self.action}:{self.property}:{self.attempts}/{self.window}s:{self.policy}"
+    def __post_init__(self) -> None:
+        name = f"{self.action}:{self.property}:{self.attempts}/{self.window}s:{self.policy}"
+        object.__setattr__(self, "name", name)  # made once: every request's counting names its rules
 
 
 def parse_duration(text: str) -> int:

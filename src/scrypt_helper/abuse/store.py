@@ -19,7 +19,7 @@ from typing import TypeVar
 from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter, RateLimiter
 
-from scrypt_helper.abuse.memory import BoundedMemoryStorage
+from scrypt_helper.abuse.memory import BoundedMemoryStorage, BoundedMovingWindow
 
 logger = logging.getLogger("scrypt_helper.abuse")
 T = TypeVar("T")
@@ -44,7 +44,7 @@ class LimitStore:
         max_keys: int = 100_000,
     ) -> None:
         self.local = BoundedMemoryStorage(max_keys)
-        self._local_limiter = MovingWindowRateLimiter(self.local)
+        self._local_limiter = BoundedMovingWindow(self.local)
         self.redis: RedisStorage | None = None
         self._redis_limiter: RateLimiter | None = None
         if redis_url:

@@ -18,7 +18,8 @@ is dropped unread where it has not come yet. Anything else goes on to ASGI as if
 there (a body it held is handed over as it came). The answer is the endpoint's: the JSON error,
 ``Retry-After``, the security headers, a ``request.summary`` line, the request metrics and the
 rejection or abuse-decision counts. A request the endpoint would have counted against the
-``request`` rules (every one but a blocked client's) is counted here too, just after its answer.
+``request`` rules (every one but a blocked client's) is counted here too: at once where the
+limits are in this process's memory, else (Redis) just after its answer, by a few counter tasks.
 Browsers (they send ``Origin``: the answer needs CORS headers) and requests with an API key
 (their key is judged first) go the whole way.
 """
@@ -84,6 +85,7 @@ class Door:
         self._encoded: dict[tuple[int, str, str | None], bytes] = {}  # by status, message, Retry-After
         self._to_count: collections.deque[ClientIdentity] = collections.deque()  # refused, to count
         self._counters: set[asyncio.Task[None]] = set()
+        self.counts_at_once = node.guard.counts_at_once  # limits in memory: counted here, at once
 
     def refusal(
         self, method: bytes, url: bytes, raw_headers: Sequence[tuple[bytes, bytes]], peer: str | None
@@ -171,9 +173,16 @@ class Door:
         return answer
 
     def _count(self, client: ClientIdentity) -> None:
-        """Count the request against the ``request`` rules, as the endpoint would have, after the
-        answer; a block or ban it trips then refuses the client's next requests."""
-        if not self.node.guard.counts(client) or len(self._to_count) >= MAX_COUNTING:
+        """Count the request against the ``request`` rules, as the endpoint would have: at once
+        where the limits are in memory, else by the counter tasks after the answer. A block or ban
+        it trips refuses the client's next requests."""
+        guard = self.node.guard
+        if not guard.counts(client):
+            return
+        if self.counts_at_once:
+            guard.count_request_now(client)
+            return
+        if len(self._to_count) >= MAX_COUNTING:
             return
         self._to_count.append(client)
         if len(self._counters) < COUNTERS:
