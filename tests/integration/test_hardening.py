@@ -60,7 +60,25 @@ def test_a_slow_body_is_cut_off_too():
         assert sock.recv(4096) == b""
         assert time.perf_counter() - began < 2.5
         sock.close()
+        # Bytes that keep coming do not move the deadline: it runs from the request's first byte.
+        trickle = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b" " * 40
+        sock = socket.create_connection(("127.0.0.1", node.port), timeout=5)
+        began = time.perf_counter()
+        assert not sent_whole(sock, trickle, interval=0.05)  # 90 bytes, one each 50 ms: 4.5 s
+        assert time.perf_counter() - began < 2.5
+        sock.close()
         assert httpx.get(node.url + "/__lbheartbeat__").status_code == 200
+
+
+def sent_whole(sock: socket.socket, data: bytes, interval: float) -> bool:
+    """Send ``data`` a byte each ``interval`` seconds; False once the node has closed the connection."""
+    for byte in data:
+        try:
+            sock.sendall(bytes([byte]))
+        except (BrokenPipeError, ConnectionResetError):
+            return False
+        time.sleep(interval)
+    return True
 
 
 def outcome(sock: socket.socket) -> str:

@@ -101,6 +101,7 @@ def guarded_protocol(
         _refused = False
         _answered = False  # this request was answered by the door; its body is being dropped
         _pending: Pending | None = None  # the door holds this request's body, to judge it whole
+        _reading = False  # a request has begun and is not complete: the read deadline applies
         _held: bytearray  # per connection, made in connection_made
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
@@ -123,12 +124,18 @@ def guarded_protocol(
             self._arm()
 
         def data_received(self, data: bytes) -> None:
-            if not self._refused:
-                super().data_received(data)
+            if self._refused:
+                return
+            super().data_received(data)
+            # A request still incomplete once these bytes are read gets its deadline now; one that
+            # came whole in one read, the usual case, never needs a timer.
+            if self._reading and self._deadline is None:
+                self._arm()
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._arm()
+            self._disarm()  # the idle connection's deadline gives way to this request's
+            self._reading = True
 
         # Beyond the cap, a request is served only if it is a health check. Its URL is
         # complete at its first header (or at the end of headers, if it has none).
@@ -156,6 +163,7 @@ def guarded_protocol(
         def on_message_complete(self) -> None:
             if self._refused:
                 return
+            self._reading = False
             self._disarm()
             if self._pending is not None:
                 pending, body = self._pending, bytes(self._held)
@@ -197,7 +205,7 @@ def guarded_protocol(
             """Write the door's answer; what is left of the request is dropped as it comes."""
             self._pending, self._held = None, bytearray()
             self._answered = True
-            self.transport.write(answer)
+            self.transport.write_whole(answer)
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
