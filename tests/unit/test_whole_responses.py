@@ -9,7 +9,6 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from scrypt_helper.web.connection_limits import guarded_protocol
-from scrypt_helper.web.whole_responses import WholeResponseTransport
 
 
 class RecordingTransport(asyncio.Transport):
@@ -66,15 +65,3 @@ async def test_headers_and_body_leave_in_one_write():
         assert head.startswith(b"HTTP/1.1 200 OK")
         assert body == b"x" * 77
     protocol.connection_lost(None)
-
-
-async def test_a_whole_response_leaves_at_once_unless_earlier_writes_wait():
-    transport = RecordingTransport()
-    whole = WholeResponseTransport(transport, asyncio.get_running_loop())
-    whole.write_whole(b"answer")
-    assert transport.writes == [b"answer"]  # nothing waited: no turn of the loop to wait for
-    whole.write(b"head ")
-    whole.write_whole(b"answer")  # after what this turn wrote, in the same write
-    assert transport.writes == [b"answer"]
-    await asyncio.sleep(0)
-    assert transport.writes == [b"answer", b"head answer"]

@@ -205,7 +205,7 @@ def guarded_protocol(
             """Write the door's answer; what is left of the request is dropped as it comes."""
             self._pending, self._held = None, bytearray()
             self._answered = True
-            self.transport.write_whole(answer)
+            self.transport.write(answer)
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()

@@ -27,13 +27,6 @@ class WholeResponseTransport:
             self._loop.call_soon(self.flush)
         self._pending.append(bytes(data))
 
-    def write_whole(self, data: bytes) -> None:
-        """Write a complete response: at once, unless writes of this turn wait (then after them)."""
-        if self._pending:
-            self.write(data)
-        elif not self._transport.is_closing():
-            self._transport.write(data)
-
     def writelines(self, chunks: Any) -> None:
         for chunk in chunks:
             self.write(chunk)
