@@ -85,7 +85,6 @@ class Door:
         self._encoded: dict[tuple[int, str, str | None], bytes] = {}  # by status, message, Retry-After
         self._to_count: collections.deque[ClientIdentity] = collections.deque()  # refused, to count
         self._counters: set[asyncio.Task[None]] = set()
-        self.counts_at_once = node.guard.counts_at_once  # limits in memory: counted here, at once
 
     def refusal(
         self, method: bytes, url: bytes, raw_headers: Sequence[tuple[bytes, bytes]], peer: str | None
@@ -179,7 +178,7 @@ class Door:
         guard = self.node.guard
         if not guard.counts(client):
             return
-        if self.counts_at_once:
+        if guard.counts_at_once:
             guard.count_request_now(client)
             return
         if len(self._to_count) >= MAX_COUNTING:

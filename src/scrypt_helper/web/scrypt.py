@@ -148,11 +148,10 @@ class ScryptEndpoint:
                 attempt = await node.guard.admit_scrypt(client)
             computed = False
             try:
-                admitted = place is not None
                 if place is not None:  # its place passes to the job itself, submitted now
                     node.scheduler.let_go(place)
-                    place = None
-                work = node.scheduler.submit(job.params, job.data, admitted=admitted)
+                work = node.scheduler.submit(job.params, job.data, admitted=place is not None)
+                place = None
                 result = await until_disconnect(work, receive)
                 computed = True
             except ClientGone:
