@@ -52,7 +52,26 @@ def test_each_region_has_its_own_name_for_clients_that_fail_over_themselves(temp
     assert f"${{{region}}}.${{ServiceName}}" in str(template["Outputs"]["ClientUrls"]["Value"])
 
 
+@pytest.mark.parametrize("record", ["LatencyRecord", "Record"])
+@pytest.mark.parametrize("region", REGIONS)
+def test_every_name_answers_ipv6_too_as_the_load_balancers_are_dualstack(
+    template: dict, region: str, record: str
+):
+    ipv4 = template["Resources"][f"{region}{record}"]
+    ipv6 = template["Resources"][f"{region}{record}Ipv6"]
+    assert (ipv4["Properties"]["Type"], ipv6["Properties"]["Type"]) == ("A", "AAAA")
+    # The same name, routing, health check and alias target: only the address family differs.
+    assert {**ipv6["Properties"], "Type": "A"} == ipv4["Properties"]
+    assert ipv6.get("Condition") == ipv4.get("Condition")
+
+
 def test_the_third_region_is_optional(template: dict):
     optional = [name for name, resource in template["Resources"].items() if resource.get("Condition")]
-    assert sorted(optional) == ["Region3HealthCheck", "Region3LatencyRecord", "Region3Record"]
+    assert sorted(optional) == [
+        "Region3HealthCheck",
+        "Region3LatencyRecord",
+        "Region3LatencyRecordIpv6",
+        "Region3Record",
+        "Region3RecordIpv6",
+    ]
     assert template["Parameters"]["Region3"]["Default"] == ""
