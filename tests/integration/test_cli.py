@@ -96,7 +96,7 @@ def test_version():
 
 @pytest.mark.parametrize(
     ("flags", "message"),
-    [(["--engine", "turbo"], "unknown engine 'turbo'"), (["--allowed-params", "[]"], "allowed_params")],
+    [(["--engine", "turbo"], "unknown engine 'turbo'"), (["--allowed-params", "[]"], "--allowed-params")],
 )
 def test_serve_refuses_bad_configuration(flags, message):
     done = scrypt_helper("serve", "--port", "0", *flags)

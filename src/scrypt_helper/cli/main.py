@@ -10,10 +10,27 @@ from pydantic import ValidationError
 
 from scrypt_helper import __version__
 from scrypt_helper.cli import bench, client, local, serve
+from scrypt_helper.config import ENV_PREFIX, Settings
 from scrypt_helper.engines import EngineUnavailable, SelfTestFailed
 
 # In the order ``--help`` lists their commands.
 COMMAND_GROUPS = (serve, local, bench, client)
+
+# Errors about a scalar's form, whose value may be quoted back: no secret setting (a DSN, a URL,
+# API keys) is a number, a boolean or a choice, so none of them can raise one of these.
+QUOTABLE_ERRORS = frozenset(
+    {
+        "int_parsing",
+        "int_from_float",
+        "float_parsing",
+        "bool_parsing",
+        "literal_error",
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+    }
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,13 +43,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def describe_invalid_settings(exc: ValidationError) -> list[str]:
+    """One line per bad value, naming the setting as its variable and its flag, then what is wrong:
+    ``SCRYPT_HELPER_WORKERS / --workers: Input should be a valid integer, ... (got 'abc')``."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] in QUOTABLE_ERRORS:
+            message += f" (got {str(error['input'])[:40]!r})"
+        field, *inner = error["loc"] or ("",)
+        if exc.title == Settings.__name__ and field in Settings.model_fields:
+            name = str(field)
+            where = f"{ENV_PREFIX}{name.upper()} / --{name.replace('_', '-')}"
+        else:
+            where = str(field)
+        if inner:
+            where += " [" + "][".join(str(part) for part in inner) + "]"
+        lines.append(f"{where}: {message}" if where else message)
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen command and return its exit status; errors it lets through become 1, 2 or 130."""
     args = build_parser().parse_args(argv)
     try:
         status: int = args.handler(args)
     except ValidationError as exc:
-        print(f"scrypt-helper: invalid configuration:\n{exc}", file=sys.stderr)
+        for line in describe_invalid_settings(exc):
+            print(f"scrypt-helper: error: {line}", file=sys.stderr)
         return 2
     except (EngineUnavailable, SelfTestFailed, ValueError) as exc:
         print(f"scrypt-helper: {exc}", file=sys.stderr)
