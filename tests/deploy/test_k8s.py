@@ -3,7 +3,10 @@ numbers agree with the service: memory bound, probes, drain timing, non-root, va
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,13 +24,22 @@ VERSIONS = ("1.31.0", "1.37.0")
 LANES = {"native": 8, "libsodium": 1, "hashlib": 1}
 
 
+IMAGE = "ghcr.io/mozilla-services/scrypt-helper"
+# Kinds of the Prometheus Operator's CRDs, outside the base API: applied on their own.
+OPERATOR_MANIFESTS = {"servicemonitor.yaml"}
+
+
+def kustomization() -> dict:
+    return yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text())
+
+
+def documents(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
 def manifests() -> list[tuple[str, dict]]:
-    found = []
-    for path in sorted(K8S_DIR.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc is not None:
-                found.append((path.name, doc))
-    return found
+    """Every document of the base: the files kustomization.yaml lists."""
+    return [(name, doc) for name in kustomization()["resources"] for doc in documents(K8S_DIR / name)]
 
 
 def one(kind: str, name: str = "scrypt-helper") -> dict:
@@ -171,6 +183,68 @@ def test_service_hpa_pdb_and_ingress_point_at_the_pods():
     assert int(annotations["nginx.ingress.kubernetes.io/limit-connections"]) > 0
     policy = one("NetworkPolicy", "scrypt-helper-redis")
     assert policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"] == labels
+
+
+def test_the_kustomization_lists_every_base_manifest_and_pins_the_image():
+    listed = set(kustomization()["resources"])
+    assert (
+        listed == {path.name for path in K8S_DIR.glob("*.yaml")} - {"kustomization.yaml"} - OPERATOR_MANIFESTS
+    )
+    # The Deployment names the image without a version; the kustomization's entry says which.
+    assert container()["image"] == IMAGE
+    (entry,) = kustomization()["images"]
+    assert entry["name"] == IMAGE
+    assert set(entry) <= {"name", "newTag", "digest"}
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_an_overlay_runs_the_promoted_digest(tmp_path: Path):
+    digest = "sha256:" + "0123456789abcdef" * 4
+    overlay = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(K8S_DIR, tmp_path)],  # kustomize takes no absolute base
+        "images": [{"name": IMAGE, "digest": digest}],
+    }
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(tmp_path)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    docs = [doc for doc in yaml.safe_load_all(rendered) if doc is not None]
+    assert len(docs) == len(manifests())
+    (deployment,) = [
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "scrypt-helper"
+    ]
+    (app,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert app["image"] == f"{IMAGE}@{digest}"
+    # Only the service's image is pinned; the others keep theirs.
+    others = [c["image"] for d in docs if d is not deployment for c in pod_containers(d)]
+    assert others
+    assert not any(image.startswith(IMAGE) for image in others)
+
+
+def pod_containers(doc: dict) -> list[dict]:
+    return doc.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+
+
+def test_a_service_monitor_scrapes_the_metrics_port_of_the_nodes_only():
+    (monitor,) = documents(K8S_DIR / "servicemonitor.yaml")
+    assert (monitor["apiVersion"], monitor["kind"]) == ("monitoring.coreos.com/v1", "ServiceMonitor")
+    spec = monitor["spec"]
+    assert set(spec) == {"selector", "namespaceSelector", "endpoints"}
+    services = [doc for _, doc in manifests() if doc["kind"] == "Service"]
+    assert len(services) >= 2  # the nodes' and Redis's: it must pick the nodes' alone
+    (scraped,) = [svc for svc in services if selects(spec["selector"], svc["metadata"].get("labels", {}))]
+    assert scraped["metadata"]["name"] == "scrypt-helper"
+    assert spec["namespaceSelector"] == {"matchNames": [scraped["metadata"]["namespace"]]}
+    assert monitor["metadata"]["namespace"] == scraped["metadata"]["namespace"]
+    (endpoint,) = spec["endpoints"]
+    assert (endpoint["port"], endpoint["path"], endpoint["scheme"]) == ("metrics", "/metrics", "http")
+    # The Service's port of that name leads to the container's metrics port, where the node serves /metrics.
+    (port,) = [p for p in scraped["spec"]["ports"] if p["name"] == endpoint["port"]]
+    assert pod_ports("scrypt-helper")[port["targetPort"]] == int(env()["SCRYPT_HELPER_METRICS_PORT"]) == 9100
+    assert re.fullmatch(r"\d+s", endpoint["interval"])
+    assert int(endpoint["scrapeTimeout"][:-1]) < int(endpoint["interval"][:-1])
 
 
 # Who may connect where, by NetworkPolicy semantics: a pod selected by no policy accepts anything;
