@@ -1,27 +1,34 @@
 #!/usr/bin/env python3
-"""Release gate: deploy a load-test stack, wait for health, run the distributed load test with the
-success criteria, tear the stack down, and promote only when every criterion was met.
+"""Release gate: run the release's image on a load-test stack, wait for health, run the distributed
+load test with the success criteria, tear the stack down, and promote that same image only when every
+criterion was met.
 
-    .venv/bin/python scripts/release.py local            # the loopback cluster (nginx, nodes, Redis)
-    .venv/bin/python scripts/release.py aws --stack-name NAME --package-spec URL \\
-        --candidate IMAGE:candidate --promote-to IMAGE:1.2.3 --parameter VpcId=vpc-... ...
+    .venv/bin/python scripts/release.py local [--image REF] [--promote-to TAG ...]
+    .venv/bin/python scripts/release.py aws --stack-name NAME --image IMAGE@sha256:... \\
+        --promote-to IMAGE:1.2.3 --parameter VpcId=vpc-... ...
 
-The same steps run in both; only the stack differs. ``local`` starts ``harness.cluster.LocalCluster``
-and reports the verdict; ``aws`` deploys ``deploy/aws/scrypt-helper.yaml`` with fixed-size load-test
-parameters and promotes by tagging the candidate image (``docker buildx imagetools create``). The
-criteria default to the load-test command of ``docs/capacity.md``. The last line says ``promoted``
-or ``not promoted``; the exit status is 0 only when promoted.
+The same steps run in both; only the stack differs. ``local`` runs the image (default
+``IMAGE:test``, built from this checkout by ``harness.image`` if absent) as ``--nodes`` containers
+sharing a local Redis behind nginx from ``deploy/nginx``, and promotes by tagging the image that was
+tested (``podman tag``). ``aws`` deploys ``deploy/aws/scrypt-helper.yaml`` with fixed-size load-test
+parameters and the image's digest, and promotes by tagging that digest in its registry (``docker
+buildx imagetools create``). Nothing is rebuilt after the load test. The criteria default to the
+load-test command of ``docs/capacity.md``. The last line says ``promoted`` or ``not promoted``; the
+exit status is 0 only when promoted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
@@ -31,18 +38,33 @@ sys.path.insert(0, str(ROOT))  # harness/ and loadtest/ live in the checkout, no
 
 import httpx
 
-from harness.cluster import LocalCluster
+from harness.cluster import LocalNginx
+from harness.image import TEST_TAG, Container, build_image, image_exists, inspect_image, run_podman
 from loadtest.run import run as run_load_test
 from scrypt_helper import __version__
 from scrypt_helper.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
+from scrypt_helper.launcher import LocalRedis
 from scrypt_helper.wire import wire_params
 
 TEMPLATE = ROOT / "deploy" / "aws" / "scrypt-helper.yaml"
 SMALL = ScryptParams(salt=b"scrypt-helper-release", n=1024, r=8, p=1, buflen=32)
 # A load-test stack keeps its size: autoscaling during the run would blur the capacity it measures.
 AWS_LOAD_TEST_PARAMETERS = {"MinSize": "2", "MaxSize": "2", "InstanceType": "c7i.large"}
+DIGEST_REFERENCE = re.compile(r"[^@\s]+@sha256:[0-9a-f]{64}")
+# What a failed step raises: the release stops there, unpromoted (the stack is still torn down).
+STEP_FAILURES = (
+    subprocess.CalledProcessError,
+    subprocess.TimeoutExpired,
+    TimeoutError,
+    RuntimeError,
+    OSError,
+    ValueError,
+)
+# Every simulated user comes from 127.0.0.1: the abuse rules would ban the load generator, and a
+# per-client connection cap would refuse it.
+LOCAL_CONNECTIONS_PER_CLIENT = 100_000
 
 
 class Stack(Protocol):
@@ -58,39 +80,108 @@ class Stack(Protocol):
 
 
 class LocalStack:
-    """The loopback cluster: nginx from deploy/nginx in front of ``nodes`` nodes sharing one Redis."""
-
-    def __init__(self, nodes: int, workers: int, params: ScryptParams, engine: str | None) -> None:
-        flags: dict[str, object] = {"workers": workers, "allowed_params": allowed_params_json(params)}
-        if engine:
-            flags["engine"] = engine
-        # Every simulated user comes from 127.0.0.1: the abuse rules would ban the load generator.
-        self.cluster = LocalCluster(nodes, redis=True, rules="", **flags)
-
-    def deploy(self) -> str:
-        return self.cluster.start().url
-
-    def teardown(self) -> None:
-        self.cluster.stop()
-
-    def promote(self) -> None:
-        """No registry here: the verdict is the result."""
-
-
-class AwsStack:
-    """The regional CloudFormation stack with load-test parameters; promotion tags the candidate image."""
+    """The image as ``nodes`` containers, each on its own port, sharing one local Redis, behind
+    nginx from deploy/nginx; promotion tags the very image that ran."""
 
     def __init__(
         self,
-        name: str,
-        package_spec: str,
-        parameters: dict[str, str],
-        candidate: str | None,
+        image: str,
+        nodes: int,
+        workers: int,
+        params: ScryptParams,
+        engine: str | None,
         promote_to: list[str],
+        *,
+        build: bool = False,
     ) -> None:
+        self.image = image
+        self.nodes = nodes
+        self.build = build
+        self.promote_to = promote_to
+        self.env = {
+            "SCRYPT_HELPER_HOST": "127.0.0.1",
+            "SCRYPT_HELPER_WORKERS": str(workers),
+            "SCRYPT_HELPER_ALLOWED_PARAMS": allowed_params_json(params),
+            "SCRYPT_HELPER_TRUSTED_PROXIES": "1",
+            "SCRYPT_HELPER_RULES": "",
+            "SCRYPT_HELPER_MAX_CONNECTIONS_PER_CLIENT": str(LOCAL_CONNECTIONS_PER_CLIENT),
+        }
+        if engine:
+            self.env["SCRYPT_HELPER_ENGINE"] = engine
+        self.image_id: str | None = None
+        self.digest: str | None = None
+        self.redis: LocalRedis | None = None
+        self.containers: list[Container] = []
+        self.nginx: LocalNginx | None = None
+
+    def resolve(self) -> None:
+        """Find the image (building it from this checkout where asked, or where the default is
+        absent) and fix the id that every node runs and promotion tags."""
+        if self.build or (self.image == TEST_TAG and not image_exists(self.image)):
+            if "@" in self.image:
+                raise ValueError(f"cannot build {self.image}: a digest names an image that exists")
+            step(f"build {self.image}")
+            build_image(self.image)
+        if not image_exists(self.image):
+            raise RuntimeError(f"no image {self.image} (build it with: python -m harness.image build)")
+        found = inspect_image(self.image)
+        self.image_id, self.digest = found["Id"], found["Digest"]
+        print(f"candidate: {self.image} (id sha256:{self.image_id}, digest {self.digest})", flush=True)
+
+    def deploy(self) -> str:
+        self.resolve()
+        assert self.image_id is not None
+        self.redis = LocalRedis().start()
+        env = {**self.env, "SCRYPT_HELPER_REDIS_URL": self.redis.url}
+        run = f"{os.getpid()}-{time.monotonic_ns()}"
+        self.containers = [
+            Container(self.image_id, env=env, name=f"scrypt-helper-release-{run}-{index}")
+            for index in range(self.nodes)
+        ]
+        for container in self.containers:
+            container.start()
+        for container in self.containers:
+            container.wait_ready()
+        ports = [int(container.env["SCRYPT_HELPER_PORT"]) for container in self.containers]
+        self.nginx = LocalNginx(ports).start()
+        return self.nginx.url
+
+    def teardown(self) -> None:
+        if self.nginx is not None:
+            self.nginx.stop()
+            self.nginx.cleanup()
+        with ThreadPoolExecutor(max(1, len(self.containers))) as pool:
+            list(pool.map(stop_and_remove, self.containers))
+        if self.redis is not None:
+            self.redis.stop()
+
+    def promote(self) -> None:
+        """Tag the image that was load-tested, by its id: the promoted tags name the same image."""
+        assert self.image_id is not None
+        for tag in self.promote_to:
+            run_podman("tag", self.image_id, tag)
+            if inspect_image(tag)["Id"] != self.image_id:
+                raise RuntimeError(f"{tag} does not name the tested image sha256:{self.image_id}")
+            print(f"promoted {self.digest} (id sha256:{self.image_id}) to {tag}", flush=True)
+
+
+def stop_and_remove(container: Container) -> None:
+    try:
+        container.stop()
+    finally:
+        container.remove()
+
+
+class AwsStack:
+    """The regional CloudFormation stack with load-test parameters, its instances running the image
+    by digest; promotion tags that digest in the registry."""
+
+    def __init__(self, name: str, image: str, parameters: dict[str, str], promote_to: list[str]) -> None:
+        if not DIGEST_REFERENCE.fullmatch(image):
+            raise ValueError(f"{image} is not an image by digest (IMAGE@sha256:...)")
         self.name = name
-        self.parameters = {**AWS_LOAD_TEST_PARAMETERS, **parameters, "PackageSpec": package_spec}
-        self.candidate = candidate
+        self.image = image
+        self.parameters = {**AWS_LOAD_TEST_PARAMETERS, **parameters, "Image": image}
         self.promote_to = promote_to
 
     def deploy_command(self) -> list[str]:
@@ -102,6 +193,7 @@ class AwsStack:
         ]
 
     def deploy(self) -> str:
+        print(f"candidate: {self.image}", flush=True)
         subprocess.run(self.deploy_command(), check=True)
         outputs = subprocess.run(
             [
@@ -121,11 +213,16 @@ class AwsStack:
             ["aws", "cloudformation", "wait", "stack-delete-complete", "--stack-name", self.name], check=True
         )
 
-    def promote(self) -> None:
-        if not self.candidate or not self.promote_to:
-            return
+    def promote_command(self) -> list[str]:
         tags = [arg for tag in self.promote_to for arg in ("--tag", tag)]
-        subprocess.run(["docker", "buildx", "imagetools", "create", *tags, self.candidate], check=True)
+        return ["docker", "buildx", "imagetools", "create", *tags, self.image]
+
+    def promote(self) -> None:
+        if not self.promote_to:
+            return
+        subprocess.run(self.promote_command(), check=True)
+        for tag in self.promote_to:
+            print(f"promoted {self.image} to {tag}", flush=True)
 
 
 def wait_for_health(url: str, timeout: float) -> None:
@@ -179,13 +276,25 @@ def release(stack: Stack, options: argparse.Namespace) -> bool:
             step(f"distributed load test: {options.workers} workers")
             _, summary = run_load_test(options.workers, locust_args(options, url), options.results)
             passed = summary.exit_code == 0
-    except (subprocess.CalledProcessError, TimeoutError, RuntimeError, OSError) as exc:
+    except STEP_FAILURES as exc:
         print(f"release step failed: {exc}", flush=True)
-        passed = False
-    if passed:
-        step("promote")
+        return False
+    if not passed:
+        return False
+    step("promote")
+    try:
         stack.promote()
-    return passed
+    except STEP_FAILURES as exc:
+        print(f"release step failed: {exc}", flush=True)
+        return False
+    return True
+
+
+def digest_reference(value: str) -> str:
+    """An argparse type: an image named by digest."""
+    if not DIGEST_REFERENCE.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not IMAGE@sha256:<64 hex digits>")
+    return value
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -203,27 +312,37 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=ROOT / "loadtest" / "results")
     parser.add_argument("--health-timeout", type=float, default=60)
     where = parser.add_subparsers(dest="stack", required=True)
-    local = where.add_parser("local", help="the loopback cluster")
+    local = where.add_parser("local", help="the image as containers behind nginx, on this machine")
+    local.add_argument("--image", default=TEST_TAG, help="the image to test (a tag, id or IMAGE@sha256:...)")
+    local.add_argument("--build", action="store_true", help="build --image from this checkout first")
     local.add_argument("--nodes", type=int, default=2)
     local.add_argument("--node-workers", type=int, default=1, help="hash workers per node")
     local.add_argument("--engine", default=None, help="the nodes' engine (default: theirs)")
+    local.add_argument("--promote-to", action="append", default=[], help="a tag the tested image gets")
     aws = where.add_parser("aws", help="the regional CloudFormation stack")
     aws.add_argument("--stack-name", required=True)
-    aws.add_argument("--package-spec", required=True, help="what the instances pip install")
+    aws.add_argument(
+        "--image", required=True, type=digest_reference, help="what the instances run: IMAGE@sha256:..."
+    )
     aws.add_argument("--parameter", action="append", default=[], help="Key=Value for the template")
-    aws.add_argument("--candidate", help="the image built for this release")
-    aws.add_argument("--promote-to", action="append", default=[], help="a tag the candidate gets")
+    aws.add_argument("--promote-to", action="append", default=[], help="a tag the tested digest gets")
     return parser.parse_args(argv)
 
 
 def stack_for(options: argparse.Namespace) -> Stack:
     if options.stack == "local":
         params = SMALL if options.small else PICL_PARAMS
-        return LocalStack(options.nodes, options.node_workers, params, options.engine)
+        return LocalStack(
+            options.image,
+            options.nodes,
+            options.node_workers,
+            params,
+            options.engine,
+            options.promote_to,
+            build=options.build,
+        )
     parameters = dict(item.split("=", 1) for item in options.parameter)
-    return AwsStack(
-        options.stack_name, options.package_spec, parameters, options.candidate, options.promote_to
-    )
+    return AwsStack(options.stack_name, options.image, parameters, options.promote_to)
 
 
 def main(argv: list[str] | None = None) -> int:

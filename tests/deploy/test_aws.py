@@ -69,31 +69,93 @@ def user_data(template: dict) -> str:
     return launch["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"]
 
 
-def test_user_data_installs_runs_and_ships_logs(template: dict):
+def unit(script: str) -> str:
+    """The systemd unit the user data writes."""
+    found = re.search(r"<<'UNIT'\n(.*?)\nUNIT\n", script, re.DOTALL)
+    assert found
+    return found.group(1)
+
+
+def test_the_image_is_a_digest_of_the_project_image():
+    image = load_template(TEMPLATE)["Parameters"]["Image"]
+    assert "Default" not in image  # every stack names the digest it runs
+    digest = "sha256:" + "0123456789abcdef" * 4
+    assert re.fullmatch(image["AllowedPattern"], f"ghcr.io/mozilla-services/scrypt-helper@{digest}")
+    for moving_or_foreign in (
+        "ghcr.io/mozilla-services/scrypt-helper:1.2.3",
+        "ghcr.io/mozilla-services/scrypt-helper:latest",
+        f"ghcr.io/mozilla-services/scrypt-helper:latest@{digest[:-1]}",
+        f"docker.io/someone/scrypt-helper@{digest}",
+    ):
+        assert not re.fullmatch(image["AllowedPattern"], moving_or_foreign), moving_or_foreign
+
+
+def test_user_data_runs_the_image_under_systemd_without_installing_the_package(template: dict):
     script = user_data(template)
-    assert "pip install" in script
-    assert "ExecStart=/opt/scrypt-helper/bin/scrypt-helper serve" in script
-    assert "SCRYPT_HELPER_TRUSTED_PROXIES=1" in script  # the ALB appends the client to X-Forwarded-For
-    assert "SCRYPT_HELPER_REDIS_URL=rediss://" in script
-    assert "SCRYPT_HELPER_CORS_ORIGINS=${CorsOrigins}" in script
+    assert "pip install" not in script
+    assert "python3.11" not in script
+    assert re.search(r"^dnf install .*\bdocker\b", script, re.MULTILINE)
+    assert "docker pull -q '${Image}'" in script
+    service = unit(script)
+    (start,) = re.findall(r"^ExecStart=(.*)$", service.replace("\\\n", " "), re.MULTILINE)
+    command = start.split()
+    assert command[:3] == ["/usr/bin/docker", "run", "--rm"]
+    assert command[-1] == "${Image}"  # the parameter, a digest: what was load-tested runs here
+    for flag in ("--read-only", "--network", "--env-file"):
+        assert flag in command
+    assert command[command.index("--network") + 1] == "host"
+    assert "Restart=always" in service
+    stop = re.search(r"^ExecStop=/usr/bin/docker stop --time (\d+) scrypt-helper$", service, re.MULTILINE)
+    assert stop
+    # The settings the node had before it ran in a container.
+    env = re.search(r"<<ENV\n(.*?)\nENV\n", script, re.DOTALL)
+    assert env
+    assert command[command.index("--env-file") + 1] == "/etc/scrypt-helper/env"
+    settings = dict(line.split("=", 1) for line in env.group(1).splitlines())
+    assert settings["SCRYPT_HELPER_TRUSTED_PROXIES"] == "1"  # the ALB appends the client to X-Forwarded-For
+    assert settings["SCRYPT_HELPER_REDIS_URL"].startswith("rediss://")
+    assert settings["SCRYPT_HELPER_CORS_ORIGINS"] == "${CorsOrigins}"
+    assert (settings["SCRYPT_HELPER_PORT"], settings["SCRYPT_HELPER_METRICS_PORT"]) == ("8080", "9100")
+    assert settings["SCRYPT_HELPER_ENGINE"] == "native"
     origins = template["Parameters"]["CorsOrigins"]
     assert re.fullmatch(origins["AllowedPattern"], origins["Default"])
     for any_page in ("*", f"{origins['Default']},*", "https://*.example"):
         assert not re.fullmatch(origins["AllowedPattern"], any_page)
-    drain = float(re.search(r"SCRYPT_HELPER_DRAIN_SECONDS=(\S+)", script).group(1))  # type: ignore[union-attr]
-    shutdown = float(re.search(r"SCRYPT_HELPER_SHUTDOWN_TIMEOUT=(\S+)", script).group(1))  # type: ignore[union-attr]
-    assert int(re.search(r"TimeoutStopSec=(\d+)", script).group(1)) > drain + shutdown  # type: ignore[union-attr]
+    # Stopping drains: docker waits for the drain and the in-flight hashes, systemd for docker.
+    drain = float(settings["SCRYPT_HELPER_DRAIN_SECONDS"])
+    shutdown = float(settings["SCRYPT_HELPER_SHUTDOWN_TIMEOUT"])
+    timeout_stop = int(re.search(r"^TimeoutStopSec=(\d+)$", service, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    assert drain + shutdown < int(stop.group(1)) < timeout_stop
     (group,) = resources_of(template, "AWS::ElasticLoadBalancingV2::TargetGroup")
     delay = {a["Key"]: a["Value"] for a in group["TargetGroupAttributes"]}[
         "deregistration_delay.timeout_seconds"
     ]
     assert int(delay) >= drain + shutdown
+
+
+def test_a_new_image_replaces_the_instances_one_at_a_time(template: dict):
+    (launch,) = [name for name, r in template["Resources"].items() if r["Type"] == "AWS::EC2::LaunchTemplate"]
+    (group,) = resources_of(template, "AWS::AutoScaling::AutoScalingGroup")
+    # The group follows the template's newest version, so a new digest in the user data is a change
+    # of the group, which the rolling update carries out.
+    assert group["LaunchTemplate"]["Version"] == {"Fn::GetAtt": [launch, "LatestVersionNumber"]}
+    rolling = group["_r"]["UpdatePolicy"]["AutoScalingRollingUpdate"]
+    assert rolling["MaxBatchSize"] == 1
+    assert rolling["MinInstancesInService"] == {"Ref": "MinSize"}
+    assert rolling["WaitOnResourceSignals"] is True
+
+
+def test_logs_are_shipped_with_the_time_they_are_read(template: dict):
+    script = user_data(template)
     agent = re.search(r"<<'AGENT'\n(.*?)\nAGENT\n", script, re.DOTALL)
     assert agent
     config = json.loads(agent.group(1))
     (collected,) = config["logs"]["logs_collected"]["files"]["collect_list"]
     assert collected["log_group_name"] == "${LogGroup}"
-    assert collected["file_path"] in script.split("StandardOutput=append:")[1]
+    assert collected["file_path"] in unit(script).split("StandardOutput=append:")[1]
+    # MozLog's Timestamp is integer nanoseconds, which no strftime-style format can match: a
+    # timestamp_format would be a pattern that never matches.
+    assert "timestamp_format" not in collected
 
 
 def test_user_data_is_valid_bash(template: dict):
