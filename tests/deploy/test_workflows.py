@@ -159,7 +159,7 @@ def test_the_sbom_of_the_digest_is_checked_before_promotion_and_attached_to_the_
     jobs = workflow["jobs"]
     sbom = runs(jobs["sbom"])
     assert 'docker pull "$CANDIDATE"' in sbom
-    assert 'scripts/sbom.py "$CANDIDATE" -o sbom.cdx.json' in sbom
+    assert 'scripts/sbom.py "$CANDIDATE" --engine docker -o sbom.cdx.json' in sbom
     assert "scripts/licences.py sbom.cdx.json" in sbom
     assert "sbom" in upstream(workflow, "promote")
     assert "promote" in upstream(workflow, "publish")
