@@ -62,6 +62,11 @@ def image_exists(name: str) -> bool:
     return run_podman("image", "exists", name, check=False).returncode == 0
 
 
+def untag(name: str) -> None:
+    """Remove one name from an image (``podman untag NAME`` alone would remove all of its names)."""
+    run_podman("untag", name, name, check=False)
+
+
 def inspect_image(name: str) -> dict:
     """``podman image inspect`` of one image."""
     (found,) = json.loads(run_podman("image", "inspect", name).stdout)
@@ -106,7 +111,13 @@ def build_base(name: str = BASE) -> str:
                     path.unlink()
         changes = [arg for env in BASE_ENV for arg in ("--change", f"ENV {env}")]
         with subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE) as tar:
-            subprocess.run(podman("import", *changes, "-", name), stdin=tar.stdout, check=True, timeout=600)
+            subprocess.run(
+                podman("import", *changes, "-", name),
+                stdin=tar.stdout,
+                stdout=sys.stderr,
+                check=True,
+                timeout=600,
+            )
         if tar.returncode != 0:
             raise subprocess.CalledProcessError(tar.returncode, tar.args)
     return name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -10,9 +11,13 @@ from harness import image as images
 
 
 @pytest.fixture(scope="session")
-def image() -> str:
+def image() -> Iterator[str]:
     """``IMAGE:test`` as ``python -m harness.image build`` left it (scripts/test builds it before
-    pytest), else built now; SCRYPT_HELPER_TEST_IMAGE names another image to test as it is."""
+    pytest), else built now; SCRYPT_HELPER_TEST_IMAGE names another image to test as it is.
+
+    Held under a tag of this session's own, so that a rebuild of ``IMAGE:test`` meanwhile (by
+    another checkout's tests on the same machine) changes nothing here.
+    """
     if not images.available():
         pytest.skip("podman is not installed (apt-get install podman runc debootstrap)")
     name = os.environ.get("SCRYPT_HELPER_TEST_IMAGE", images.TEST_TAG)
@@ -20,4 +25,9 @@ def image() -> str:
         if name != images.TEST_TAG:
             pytest.fail(f"{name} is not in podman's image store")
         images.build_image(name)
-    return name
+    held = f"{images.IMAGE}:tests-{os.getpid()}"
+    images.run_podman("tag", images.inspect_image(name)["Id"], held)
+    try:
+        yield held
+    finally:
+        images.untag(held)
