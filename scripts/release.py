@@ -166,6 +166,7 @@ class LocalStack:
 
 
 def stop_and_remove(container: Container) -> None:
+    """Stop a node (it drains) and remove its container, even when stopping failed."""
     try:
         container.stop()
     finally:
@@ -214,6 +215,7 @@ class AwsStack:
         )
 
     def promote_command(self) -> list[str]:
+        """New tags on the tested digest's manifest in its registry: nothing is pulled or rebuilt."""
         tags = [arg for tag in self.promote_to for arg in ("--tag", tag)]
         return ["docker", "buildx", "imagetools", "create", *tags, self.image]
 
