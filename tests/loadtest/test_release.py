@@ -52,7 +52,7 @@ def tested_image() -> Iterator[dict]:
     candidate = f"localhost/scrypt-helper-release-test:candidate-{uuid.uuid4().hex[:12]}"
     image.run_podman("tag", found["Id"], candidate)
     yield {**found, "tag": candidate}
-    image.run_podman("untag", candidate, candidate, check=False)
+    image.untag(candidate)
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def promotion_tag() -> Iterator[str]:
     """A tag no image has yet; removed afterwards."""
     tag = f"localhost/scrypt-helper-release-test:{uuid.uuid4().hex[:12]}"
     yield tag
-    image.run_podman("untag", tag, tag, check=False)  # this name only (alone, untag drops every name)
+    image.untag(tag)
 
 
 def release_local(
