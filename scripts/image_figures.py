@@ -134,7 +134,7 @@ def main() -> int:
         f"image: {megabytes(size)} ({megabytes(base)} of it the base {BASE}, {megabytes(size - base)} ours)"
     )
 
-    for workers in ("1", str(args.threads)):
+    for workers in sorted({"1", str(args.threads)}, key=int):
         runs = [start_to_ready(args.image, {"SCRYPT_HELPER_WORKERS": workers}) for _ in range(3)]
         ready = statistics.median(seconds for seconds, _ in runs)
         rss = statistics.median(rss for _, rss in runs)
