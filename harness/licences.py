@@ -14,6 +14,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from license_expression import (
+    ExpressionError,
+    LicenseSymbol,
+    LicenseWithExceptionSymbol,
+    get_spdx_licensing,
+)
+
 # Permissive, weak copyleft or MPL itself: fine to distribute in the image beside MPL-2.0 code.
 # LGPL: the packages are dynamically loaded Python modules, which the LGPL allows to combine.
 ACCEPTABLE = frozenset(
@@ -115,7 +122,7 @@ ACCEPTABLE_WITH = frozenset(
     }
 )
 
-TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
+LICENSING = get_spdx_licensing()
 # Strong copyleft and proprietary licences: named as such when they fail.
 INCOMPATIBLE = re.compile(r"\b(A?GPL|SSPL)|proprietary", re.IGNORECASE)
 
@@ -137,56 +144,29 @@ def normalise(name: str) -> str:
     return NAMES.get(" ".join(name.lower().split()), name.strip())
 
 
+def symbol_acceptable(symbol: LicenseSymbol) -> bool:
+    """Whether one licence of an expression, with its exception if it has one, is acceptable."""
+    if isinstance(symbol, LicenseWithExceptionSymbol):
+        licence, exception = symbol.license_symbol.key.lower(), symbol.exception_symbol.key.lower()
+        return (licence, exception) in ACCEPTABLE_WITH or licence in ACCEPTABLE
+    return symbol.key.lower() in ACCEPTABLE
+
+
 def acceptable(expression: str) -> bool:
-    """Whether an SPDX expression allows distribution here (ids compared case-insensitively)."""
-    tokens = TOKEN.findall(expression)
-    position = 0
+    """Whether an SPDX expression allows distribution here: OR needs one acceptable side, AND both.
 
-    def peek() -> str | None:
-        return tokens[position].upper() if position < len(tokens) else None
-
-    def take() -> str:
-        nonlocal position
-        if position >= len(tokens):
-            raise ValueError(f"unfinished licence expression {expression!r}")
-        position += 1
-        return tokens[position - 1]
-
-    def either() -> bool:  # OR binds loosest
-        verdict = both()
-        while peek() == "OR":
-            take()
-            verdict = both() or verdict
-        return verdict
-
-    def both() -> bool:
-        verdict = single()
-        while peek() == "AND":
-            take()
-            verdict = single() and verdict
-        return verdict
-
-    def single() -> bool:
-        word = take()
-        if word == "(":
-            verdict = either()
-            if take() != ")":
-                raise ValueError(f"unbalanced licence expression {expression!r}")
-            return verdict
-        licence = word.lower().removesuffix("+")
-        if word.endswith("+"):  # the deprecated "or later" suffix
-            licence = (
-                licence if licence.endswith("-or-later") else licence.removesuffix("-only") + "-or-later"
-            )
-        if peek() == "WITH":
-            take()
-            return (licence, take().lower()) in ACCEPTABLE_WITH or licence in ACCEPTABLE
-        return licence in ACCEPTABLE
-
-    verdict = either()
-    if position != len(tokens):
-        raise ValueError(f"unexpected {tokens[position]!r} in licence expression {expression!r}")
-    return verdict
+    Known ids are read case-insensitively and the deprecated ``+`` as ``-or-later``; an unknown id
+    (``LicenseRef-…``) is not acceptable. A malformed expression raises ValueError.
+    """
+    try:
+        parsed = LICENSING.parse(expression, validate=False, strict=True)
+    except ExpressionError as error:
+        raise ValueError(f"malformed licence expression {expression!r}: {error}") from error
+    verdicts = {
+        symbol: LICENSING.TRUE if symbol_acceptable(symbol) else LICENSING.FALSE
+        for symbol in LICENSING.license_symbols(parsed, unique=True, decompose=False)
+    }
+    return parsed.subs(verdicts).simplify() == LICENSING.TRUE
 
 
 def declared_licences(component: dict) -> list[str]:

@@ -73,7 +73,7 @@ def test_the_licence_check_passes_on_the_image(sbom_path: Path):
         ([{"license": {"id": "GPL-3.0-only"}}], "GPL-3.0-only: copyleft or proprietary"),
         ([], "(no licence): no licence declared"),
         ([{"expression": "MIT AND AGPL-3.0-or-later"}], "MIT AND AGPL-3.0-or-later: copyleft"),
-        ([{"license": {"name": "Some Custom Licence"}}], "Some Custom Licence: neither"),
+        ([{"license": {"name": "Some Custom Licence"}}], "Some Custom Licence: not a known acceptable"),
     ],
 )
 def test_the_licence_check_fails_naming_the_package(tmp_path: Path, licenses: list, shown: str):
