@@ -263,3 +263,12 @@ def test_compose_mounts_the_nginx_config_that_is_tested(compose: dict):
         if not source.endswith("/tls"):
             assert (DOCKER_DIR / source).exists(), source
             assert target.startswith("/etc/nginx/")
+
+
+def test_the_third_party_images_are_pinned_by_digest(compose: dict):
+    """What compose and Kubernetes pull from Docker Hub is named by digest, as the node's base is."""
+    images = [compose["services"][name]["image"] for name in ("redis", "nginx")]
+    redis = next(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "redis.yaml").read_text()))
+    images += [c["image"] for c in redis["spec"]["template"]["spec"]["containers"]]
+    for image in images:
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", image), image

@@ -190,6 +190,8 @@ def test_dependabot_updates_every_ecosystem_weekly():
         ("npm", "/clients/js"),
         ("github-actions", "/"),
         ("docker", "/deploy/docker"),
+        ("docker-compose", "/deploy/docker"),
+        ("docker", "/deploy/k8s"),
     }
     assert {u["schedule"]["interval"] for u in updates.values()} == {"weekly"}
     assert (ROOT / "clients" / "js" / "package.json").exists()
