@@ -22,7 +22,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from scrypt_helper.abuse.identity import ApiKeys, IPNetwork, PrefixLengths, TrustedProxies, parse_networks
 from scrypt_helper.abuse.rules import DEFAULT_RULES, Rule, parse_rules
@@ -34,6 +40,10 @@ from scrypt_helper.scheduler import WORKER_NICENESS
 from scrypt_helper.wire import wire_params
 
 ENV_PREFIX = "SCRYPT_HELPER_"
+# Settings whose empty value means something (no rules, no origins); any other empty variable is unset.
+EMPTY_IS_A_VALUE = frozenset({"rules", "cors_origins"})
+# What the limits library's Redis storage accepts (an ``async+`` prefix is allowed and implied).
+REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -84,6 +94,16 @@ def allowed_params_json(*sets: ScryptParams) -> str:
 def default_workers() -> int:
     """One worker per CPU this process may use: its affinity mask, capped by its cgroup's quota."""
     return usable_cpus()
+
+
+class EnvironmentSource(EnvSettingsSource):
+    """``SCRYPT_HELPER_*`` variables, an empty one read as unset unless its setting may be empty."""
+
+    def _load_env_vars(self) -> dict[str, str | None]:
+        keep = {f"{ENV_PREFIX}{name}".lower() for name in EMPTY_IS_A_VALUE}
+        return {
+            name: value for name, value in super()._load_env_vars().items() if value or name.lower() in keep
+        }
 
 
 class Settings(BaseSettings):
@@ -248,6 +268,36 @@ class Settings(BaseSettings):
     read_timeout: float = Field(
         10.0, gt=0, description="Seconds a client may take to send a request's headers and body."
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The usual sources, with empty variables read as unset."""
+        return init_settings, EnvironmentSource(settings_cls), dotenv_settings, file_secret_settings
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        scheme = "" if value is None else value.get_secret_value().partition("://")[0].removeprefix("async+")
+        if value is not None and scheme not in REDIS_SCHEMES:
+            raise ValueError("give a redis://, rediss:// or redis+unix:// URL")
+        return value
+
+    @field_validator("rules_file")
+    @classmethod
+    def _readable_rules(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            try:
+                path.read_bytes()
+            except OSError as exc:
+                raise ValueError(f"cannot read {str(path)!r}: {exc.strerror}") from None
+        return path
 
     @field_validator("engine")
     @classmethod
