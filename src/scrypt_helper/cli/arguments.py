@@ -5,25 +5,86 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import Any, TypeAlias
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeAlias, TypeVar
 
-from scrypt_helper.config import Settings
+from pydantic_core import PydanticUndefined
+
+from scrypt_helper.config import ENV_PREFIX, Settings
 from scrypt_helper.engines import ScryptParams
+from scrypt_helper.engines.registry import ENGINE_NAMES
 from scrypt_helper.engines.vectors import PICL_PARAMS
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """The ``scrypt-helper`` subcommand parsers, on which each command group registers its commands."""
 
 
+T = TypeVar("T")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default after its help, unless it has none to show or its help names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text.lower():
+            return text
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose help shows the defaults."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+class UsageError(Exception):
+    """A bad value found after parsing (a file's contents, say): the command exits with status 2."""
+
+
+class CommandFailed(Exception):
+    """A failure of the command's own work (a port in use, say): the command exits with status 1."""
+
+
 def _flag(field_name: str) -> str:
     return "--" + field_name.replace("_", "-")
 
 
+def _setting_default(name: str) -> str:
+    """How help shows a setting's default: its value, or what its description says."""
+    field = Settings.model_fields[name]
+    if "default" in (field.description or "").lower():
+        return ""
+    if field.default is None or field.default is PydanticUndefined:
+        return " (default: unset)"
+    value = field.default
+    if isinstance(value, bool):
+        value = str(value).lower()
+    elif isinstance(value, tuple) and all(isinstance(item, str) for item in value):
+        value = ",".join(value)
+    elif isinstance(value, tuple) and not value:
+        value = "none"
+    if not isinstance(value, str | int | float):
+        return ""
+    return f" (default: {value})"
+
+
 def add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per setting, named like its environment variable (``--queue-size``)."""
+    """One flag per setting, named like its environment variable (``--queue-size``); a boolean
+    setting is a pair (``--lock-memory`` / ``--no-lock-memory``). Unset flags leave the environment's
+    value (or the default) in force."""
     for name, field in Settings.model_fields.items():
-        env = f"SCRYPT_HELPER_{name.upper()}"
-        parser.add_argument(_flag(name), dest=name, default=None, help=f"{field.description} [env {env}]")
+        env = f"{ENV_PREFIX}{name.upper()}"
+        text = f"{field.description}{_setting_default(name)} [env {env}]"
+        if field.annotation is bool:
+            parser.add_argument(
+                _flag(name), dest=name, default=None, action=argparse.BooleanOptionalAction, help=text
+            )
+        else:
+            parser.add_argument(_flag(name), dest=name, default=None, help=text)
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -32,6 +93,52 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         name: getattr(args, name) for name in Settings.model_fields if getattr(args, name, None) is not None
     }
     return Settings(**given)
+
+
+def positive(kind: Callable[[str], T]) -> Callable[[str], T]:
+    """An argparse type: a value of ``kind`` above zero."""
+
+    def convert(text: str) -> T:
+        value = kind(text)
+        if not value > 0:  # type: ignore[operator]
+            raise ValueError(text)
+        return value
+
+    convert.__name__ = f"positive {kind.__name__}"
+    return convert
+
+
+def comma_list(kind: Callable[[str], T]) -> Callable[[str], list[T]]:
+    """An argparse type: comma-separated values of ``kind``, at least one."""
+
+    def convert(text: str) -> list[T]:
+        values = [kind(item.strip()) for item in text.split(",") if item.strip()]
+        if not values:
+            raise ValueError(text)
+        return values
+
+    convert.__name__ = f"comma-separated {kind.__name__}"
+    return convert
+
+
+def engine_name(text: str) -> str:
+    """An argparse type: ``auto`` or a known engine's name."""
+    if text != "auto" and text not in ENGINE_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown engine {text!r}; choose auto or one of {', '.join(ENGINE_NAMES)}"
+        )
+    return text
+
+
+def readable_file(text: str) -> Path:
+    """An argparse type: a path to a file this process can read."""
+    path = Path(text)
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {text!r}: {exc.strerror}") from None
+    return path
 
 
 def add_hash_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,10 +150,12 @@ def add_hash_arguments(parser: argparse.ArgumentParser) -> None:
         "that is the safe way, as command-line arguments show in ps and stay in shell history",
     )
     parser.add_argument("--salt", default=PICL_PARAMS.salt.decode(), help="salt (UTF-8)")
-    parser.add_argument("-N", type=int, default=PICL_PARAMS.n, help="CPU/memory cost (power of two)")
-    parser.add_argument("-r", type=int, default=PICL_PARAMS.r, help="block size")
-    parser.add_argument("-p", type=int, default=PICL_PARAMS.p, help="parallelism")
-    parser.add_argument("--buflen", type=int, default=PICL_PARAMS.buflen, help="output bytes")
+    parser.add_argument(
+        "-N", type=positive(int), default=PICL_PARAMS.n, help="CPU/memory cost (power of two)"
+    )
+    parser.add_argument("-r", type=positive(int), default=PICL_PARAMS.r, help="block size")
+    parser.add_argument("-p", type=positive(int), default=PICL_PARAMS.p, help="parallelism")
+    parser.add_argument("--buflen", type=positive(int), default=PICL_PARAMS.buflen, help="output bytes")
 
 
 def hash_arguments(args: argparse.Namespace) -> tuple[bytes, ScryptParams]:
@@ -78,7 +187,9 @@ def read_secret(prompt: str) -> str | None:
 
 def add_deadline_argument(parser: argparse.ArgumentParser) -> None:
     """``--deadline``: the most seconds a command spends on the helper."""
-    parser.add_argument("--deadline", type=float, default=30.0, help="most seconds spent on the helper")
+    parser.add_argument(
+        "--deadline", type=positive(float), default=30.0, help="most seconds spent on the helper"
+    )
 
 
 def complain(command: str, problem: object, status: int) -> int:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from scrypt_helper.cli.arguments import Commands, add_hash_arguments, complain, hash_arguments
+from scrypt_helper.cli.arguments import (
+    Commands,
+    add_hash_arguments,
+    comma_list,
+    complain,
+    engine_name,
+    hash_arguments,
+    positive,
+)
 from scrypt_helper.engines import select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
 
@@ -16,14 +24,16 @@ def register(commands: Commands) -> None:
         help="compute one scrypt locally and print its hex output; the input is read from stdin if not given",
     )
     add_hash_arguments(hash_)
-    hash_.add_argument("--engine", default="auto", help="engine name or auto")
+    hash_.add_argument("--engine", type=engine_name, default="auto", help="engine name or auto")
     hash_.set_defaults(handler=cmd_hash)
 
     engines = commands.add_parser("engines", help="list the engines that run here, with a quick speed")
     engines.add_argument(
-        "--seconds", type=float, default=1.0, help="measuring time per engine and thread count"
+        "--seconds", type=positive(float), default=1.0, help="measuring time per engine and thread count"
     )
-    engines.add_argument("--threads", default="1", help="comma-separated thread counts (default: 1)")
+    engines.add_argument(
+        "--threads", type=comma_list(positive(int)), default="1", help="comma-separated thread counts"
+    )
     engines.add_argument("--tiny", action="store_true", help="N=1024 instead of the production parameters")
     engines.set_defaults(handler=cmd_engines)
 
@@ -44,5 +54,5 @@ def cmd_engines(args: argparse.Namespace) -> int:
     from scrypt_helper.bench.engine import TINY_PARAMS, list_engines
 
     params = TINY_PARAMS if args.tiny else PICL_PARAMS
-    list_engines(seconds=args.seconds, threads=[int(t) for t in args.threads.split(",")], params=params)
+    list_engines(seconds=args.seconds, threads=args.threads, params=params)
     return 0

@@ -1,4 +1,4 @@
-"""The ``scrypt-helper`` command: serve, hash, engines, bench."""
+"""The ``scrypt-helper`` command: the service, and its tools to hash, measure, size and ask a helper."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from scrypt_helper import __version__
 from scrypt_helper.cli import bench, client, local, serve
+from scrypt_helper.cli.arguments import CommandFailed, Parser, UsageError
 from scrypt_helper.config import ENV_PREFIX, Settings
 from scrypt_helper.engines import EngineUnavailable, SelfTestFailed
 
@@ -33,11 +34,29 @@ QUOTABLE_ERRORS = frozenset(
 )
 
 
+DESCRIPTION = "A web service that computes scrypt for clients that cannot afford it, and its tools."
+EPILOG = """\
+Run 'scrypt-helper COMMAND --help' for a command's options.
+
+exit status:
+  0  success
+  1  a runtime failure: a port in use, an engine that does not run here, a helper that did not answer
+  2  a usage error: a bad flag, environment value, file or URL
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser: ``--version`` and every group's commands, each with its handler."""
-    parser = argparse.ArgumentParser(prog="scrypt-helper", description=__doc__)
+    parser = Parser(
+        prog="scrypt-helper",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"scrypt-helper {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(
+        title="commands", dest="command", metavar="COMMAND", required=True, parser_class=Parser
+    )
     for group in COMMAND_GROUPS:
         group.register(commands)
     return parser
@@ -65,13 +84,19 @@ def describe_invalid_settings(exc: ValidationError) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the chosen command and return its exit status; errors it lets through become 1, 2 or 130."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(bench.with_default_mode(sys.argv[1:] if argv is None else argv))
     try:
         status: int = args.handler(args)
     except ValidationError as exc:
         for line in describe_invalid_settings(exc):
             print(f"scrypt-helper: error: {line}", file=sys.stderr)
         return 2
+    except UsageError as exc:
+        print(f"scrypt-helper: error: {exc}", file=sys.stderr)
+        return 2
+    except CommandFailed as exc:
+        print(f"scrypt-helper: error: {exc}", file=sys.stderr)
+        return 1
     except (EngineUnavailable, SelfTestFailed, ValueError) as exc:
         print(f"scrypt-helper: {exc}", file=sys.stderr)
         return 1
