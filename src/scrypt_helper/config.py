@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -40,8 +41,9 @@ from scrypt_helper.scheduler import WORKER_NICENESS
 from scrypt_helper.wire import wire_params
 
 ENV_PREFIX = "SCRYPT_HELPER_"
-# Settings whose empty value means something (no rules, no origins); any other empty variable is unset.
-EMPTY_IS_A_VALUE = frozenset({"rules", "cors_origins"})
+# Settings whose empty value means something (no rules, no origins, no reporting even with SENTRY_DSN);
+# any other empty variable is unset.
+EMPTY_IS_A_VALUE = frozenset({"rules", "cors_origins", "sentry_dsn"})
 # What the limits library's Redis storage accepts (an ``async+`` prefix is allowed and implied).
 REDIS_SCHEMES = ("redis", "rediss", "redis+unix")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -287,6 +289,16 @@ class Settings(BaseSettings):
         scheme = "" if value is None else value.get_secret_value().partition("://")[0].removeprefix("async+")
         if value is not None and scheme not in REDIS_SCHEMES:
             raise ValueError("give a redis://, rediss:// or redis+unix:// URL")
+        return value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _sentry_dsn_form(cls, value: SecretStr | None) -> SecretStr | None:
+        dsn = "" if value is None else value.get_secret_value()
+        if dsn:
+            parts = urlsplit(dsn)
+            if parts.scheme not in ("http", "https") or not parts.username or not parts.hostname:
+                raise ValueError("give a Sentry DSN, https://KEY@HOST/PROJECT")
         return value
 
     @field_validator("rules_file")

@@ -78,13 +78,13 @@ def test_client_reads_the_input_from_stdin_and_asks_the_helper(server):
 
 def test_client_refuses_plain_http_beyond_loopback():
     done = scrypt_helper("client", "--url", "http://scrypt.example.com", "--deadline", "1", stdin="00\n")
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert "refusing to send secrets over plain http:// to scrypt.example.com" in done.stderr
     assert "--allow-insecure-http" in done.stderr
     stretch = scrypt_helper(
         "stretch", "--email", "a@example.org", "--url", "http://10.0.0.1:8080", stdin="pw\n"
     )
-    assert stretch.returncode == 1
+    assert stretch.returncode == 2
     assert "refusing to send secrets over plain http:// to 10.0.0.1" in stretch.stderr
 
 

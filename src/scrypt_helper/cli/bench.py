@@ -42,7 +42,7 @@ def register(commands: Commands) -> None:
         parser.add_argument(
             "--out", type=Path, default=Path("bench-results"), help="folder for the JSON report"
         )
-        parser.set_defaults(handler=MODE_HANDLERS[mode])
+        parser.set_defaults(handler=cmd_bench)
 
     capacity = commands.add_parser("capacity", help="machines and monthly cost for a peak load")
     add_capacity_arguments(capacity)
@@ -183,6 +183,15 @@ def fraction(text: str) -> float:
 def bench_params(args: argparse.Namespace) -> tuple[ScryptParams, str]:
     """The parameters to measure at, and the suffix of the report's name for them."""
     return (TINY, "-tiny") if args.tiny else (PICL_PARAMS, "")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Make sure the report's folder can be made, then run the mode."""
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"argument --out: cannot make {str(args.out)!r}: {exc.strerror}") from None
+    return MODE_HANDLERS[args.mode](args)
 
 
 def cmd_service(args: argparse.Namespace) -> int:

@@ -6,15 +6,20 @@ The library (and httpx) is imported only when one of them runs, to keep other co
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
 from scrypt_helper.cli.arguments import (
     Commands,
+    UsageError,
     add_deadline_argument,
     add_hash_arguments,
     complain,
     hash_arguments,
     read_secret,
 )
+
+if TYPE_CHECKING:
+    from scrypt_helper.client import Client
 
 
 def register(commands: Commands) -> None:
@@ -66,21 +71,27 @@ def cmd_client(args: argparse.Namespace) -> int:
         data, params = hash_arguments(args)
     except ValueError as exc:
         return complain("client", exc, 2)
-    from scrypt_helper.client import Client, ClientError
+    from scrypt_helper.client import ClientError
 
-    try:
-        with Client(
-            args.url,
-            params=params,
-            deadline=args.deadline,
-            fallback=args.fallback,
-            allow_insecure_http=args.allow_insecure_http,
-        ) as client:
+    with open_client(args, params=params, fallback=args.fallback) as client:
+        try:
             output = client.hash(data)
-    except (ClientError, ValueError) as exc:
-        return complain("client", exc, 1)
+        except (ClientError, ValueError) as exc:
+            return complain("client", exc, 1)
     print(output.hex())
     return 0
+
+
+def open_client(args: argparse.Namespace, **options: Any) -> Client:
+    """A client of the helpers given by ``--url``; UsageError for a URL it refuses."""
+    from scrypt_helper.client import Client
+
+    try:
+        return Client(
+            args.url, deadline=args.deadline, allow_insecure_http=args.allow_insecure_http, **options
+        )
+    except ValueError as exc:
+        raise UsageError(f"argument --url: {exc}") from None
 
 
 def cmd_stretch(args: argparse.Namespace) -> int:
@@ -91,12 +102,12 @@ def cmd_stretch(args: argparse.Namespace) -> int:
         return complain("stretch", "the password is not UTF-8", 2)
     if password is None:
         return complain("stretch", "no password given on stdin", 2)
-    from scrypt_helper.client import Client, ClientError, first_pbkdf, second_pbkdf
+    from scrypt_helper.client import ClientError, first_pbkdf, second_pbkdf
 
-    try:
-        with Client(args.url, deadline=args.deadline, allow_insecure_http=args.allow_insecure_http) as client:
+    with open_client(args) as client:
+        try:
             k2 = client.hash(first_pbkdf(args.email, password))
-    except (ClientError, ValueError) as exc:
-        return complain("stretch", exc, 1)
+        except (ClientError, ValueError) as exc:
+            return complain("stretch", exc, 1)
     print(second_pbkdf(args.email, password, k2).hex())
     return 0

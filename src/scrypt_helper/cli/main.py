@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandFailed as exc:
         print(f"scrypt-helper: error: {exc}", file=sys.stderr)
         return 1
-    except (EngineUnavailable, SelfTestFailed, ValueError) as exc:
+    except (EngineUnavailable, SelfTestFailed, ValueError, OSError) as exc:
         print(f"scrypt-helper: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
