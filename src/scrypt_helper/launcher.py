@@ -48,7 +48,11 @@ class LocalServer:
     def command(self) -> list[str]:
         argv = [sys.executable, "-m", "scrypt_helper", "serve"]
         for name, value in self.flags.items():
-            argv += ["--" + name.replace("_", "-"), str(value)]
+            flag = name.replace("_", "-")
+            if str(value).lower() in ("true", "false"):  # a boolean setting: --lock-memory, --no-lock-memory
+                argv.append(f"--{flag}" if str(value).lower() == "true" else f"--no-{flag}")
+            else:
+                argv += [f"--{flag}", str(value)]
         return argv
 
     def start(self) -> LocalServer:

@@ -105,9 +105,7 @@ def test_lock_memory_locks_every_workers_buffers_and_the_default_locks_none(serv
 
 @needs_native
 def test_lock_memory_stops_start_up_when_rlimit_memlock_is_too_low():
-    done = serve(
-        "--lock-memory", "true", "--workers", "2", "--allowed-params", allowed_json(SMALL), limit=4096
-    )
+    done = serve("--lock-memory", "--workers", "2", "--allowed-params", allowed_json(SMALL), limit=4096)
     assert done.returncode == 1, done.stderr
     assert "--lock-memory: 2 workers lock up to" in done.stderr
     assert "RLIMIT_MEMLOCK of at least that, but it is 4096 bytes" in done.stderr
@@ -132,6 +130,6 @@ def test_lock_memory_serves_within_exactly_what_the_workers_lock(monkeypatch):
 
 
 def test_lock_memory_with_an_engine_that_cannot_lock_stops_start_up():
-    done = serve("--engine", "hashlib", "--lock-memory", "true")
+    done = serve("--engine", "hashlib", "--lock-memory")
     assert done.returncode == 1, done.stderr
     assert "the hashlib engine cannot lock its buffers in memory" in done.stderr
