@@ -89,6 +89,9 @@ BAD = {
     "allowed params not JSON": Bad(["serve", "--allowed-params", "{"], 2, "--allowed-params", variable=True),
     "queue wait zero": Bad(["serve", "--max-queue-wait", "0"], 2, "--max-queue-wait", variable=True),
     "sentry DSN malformed": Bad(["serve", "--sentry-dsn", "notadsn"], 2, "--sentry-dsn", variable=True),
+    "metrics port the service's": Bad(
+        ["serve", "--port", "8123", "--metrics-port", "8123"], 2, "--metrics-port", variable=True
+    ),
     "host no address": Bad(["serve", "--host", "999.1.1.1", "--port", "0"], 2, "--host", variable=True),
     "capacity ops zero": Bad(["capacity", "--ops-per-core", "0"], 2, "--ops-per-core"),
     "capacity ops negative": Bad(["capacity", "--ops-per-core", "-3"], 2, "--ops-per-core"),

@@ -42,6 +42,8 @@ def check_ports(settings: Settings) -> None:
     that is no address of this machine, CommandFailed for a port in use."""
     ports = {"port": settings.port}
     if settings.metrics_port is not None:
+        if settings.metrics_port == settings.port != 0:
+            raise UsageError(f"{ENV_PREFIX}METRICS_PORT / --metrics-port: the service's port; give another")
         ports["metrics_port"] = settings.metrics_port
     for name, port in ports.items():
         try_binding(settings.host, name, port)
