@@ -138,17 +138,23 @@ def add_overload_flags(parser: argparse.ArgumentParser) -> None:
         help="serve flags of a node to measure, as name=value pairs separated by commas "
         "(e.g. processes=2,workers=2); repeat to compare nodes in one run (default: --workers)",
     )
+    add_batch_window_flag(parser)
 
 
 def add_batching_flags(parser: argparse.ArgumentParser) -> None:
     """``bench batching``: the engine, the duration, the window to measure."""
     add_engine_flag(parser)
     add_common_flags(parser)
+    add_batch_window_flag(parser)
+
+
+def add_batch_window_flag(parser: argparse.ArgumentParser) -> None:
+    """``--batch-window``: the window that ``batching`` (and ``overload``'s batching part) measures."""
     parser.add_argument(
         "--batch-window",
         type=positive(float),
         default=0.003,
-        help="the window to measure against none, in seconds",
+        help="the batching window to measure against none, in seconds",
     )
 
 
