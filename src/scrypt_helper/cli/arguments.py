@@ -32,6 +32,12 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
             return text
         return super()._get_help_string(action)
 
+    def _format_action(self, action: argparse.Action) -> str:
+        # A group of commands lists the commands alone, as pip does, without a COMMAND line above them.
+        if isinstance(action, argparse._SubParsersAction):
+            return "".join(self._format_action(command) for command in action._get_subactions())
+        return super()._format_action(action)
+
 
 class Parser(argparse.ArgumentParser):
     """An argument parser whose help shows the defaults."""

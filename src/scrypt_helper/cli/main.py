@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from scrypt_helper import __version__
 from scrypt_helper.cli import bench, client, local, serve
-from scrypt_helper.cli.arguments import CommandFailed, Parser, UsageError
+from scrypt_helper.cli.arguments import CommandFailed, HelpFormatter, Parser, UsageError
 from scrypt_helper.config import ENV_PREFIX, Settings
 from scrypt_helper.engines import EngineUnavailable, SelfTestFailed
 
@@ -45,13 +45,17 @@ exit status:
 """
 
 
+class TopLevelHelp(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+    """The commands' help format, with the epilog's lines kept as written."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser: ``--version`` and every group's commands, each with its handler."""
     parser = Parser(
         prog="scrypt-helper",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=TopLevelHelp,
     )
     parser.add_argument("--version", action="version", version=f"scrypt-helper {__version__}")
     commands = parser.add_subparsers(
