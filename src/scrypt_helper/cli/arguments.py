@@ -1,4 +1,5 @@
-"""Arguments shared by several commands: settings flags, the hash input and parameters, the deadline."""
+"""What the commands share: settings flags, argument types, the hash input and parameters, the deadline,
+the help format, and the errors that end a command with status 2 or 1."""
 
 from __future__ import annotations
 
@@ -69,10 +70,10 @@ def _setting_default(name: str) -> str:
     value = field.default
     if isinstance(value, bool):
         value = str(value).lower()
+    elif value == ():
+        value = "none"
     elif isinstance(value, tuple) and all(isinstance(item, str) for item in value):
         value = ",".join(value)
-    elif isinstance(value, tuple) and not value:
-        value = "none"
     if not isinstance(value, str | int | float):
         return ""
     return f" (default: {value})"

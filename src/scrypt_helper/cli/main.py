@@ -42,6 +42,7 @@ exit status:
   0  success
   1  a runtime failure: a port in use, an engine that does not run here, a helper that did not answer
   2  a usage error: a bad flag, environment value, file or URL
+  130  interrupted
 """
 
 
