@@ -95,6 +95,7 @@ BAD = {
     "host no address": Bad(["serve", "--host", "999.1.1.1", "--port", "0"], 2, "--host", variable=True),
     "capacity ops zero": Bad(["capacity", "--ops-per-core", "0"], 2, "--ops-per-core"),
     "capacity ops negative": Bad(["capacity", "--ops-per-core", "-3"], 2, "--ops-per-core"),
+    "capacity ops infinite": Bad(["capacity", "--ops-per-core", "inf"], 2, "--ops-per-core"),
     "capacity report missing": Bad(["capacity", "--from-report", "/x"], 2, "--from-report"),
     "capacity report not JSON": Bad(["capacity", "--from-report", NOT_JSON], 2, "--from-report"),
     "capacity instances missing": Bad(

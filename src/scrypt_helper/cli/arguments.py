@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -103,11 +104,11 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def positive(kind: Callable[[str], T]) -> Callable[[str], T]:
-    """An argparse type: a value of ``kind`` above zero."""
+    """An argparse type: a finite value of ``kind`` above zero."""
 
     def convert(text: str) -> T:
         value = kind(text)
-        if not value > 0:  # type: ignore[operator]
+        if not 0 < value < math.inf:  # type: ignore[operator]
             raise ValueError(text)
         return value
 
