@@ -106,13 +106,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 def positive(kind: Callable[[str], T]) -> Callable[[str], T]:
     """An argparse type: a finite value of ``kind`` above zero."""
 
+    noun = "a whole number" if kind is int else "a number"
+
     def convert(text: str) -> T:
-        value = kind(text)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
         if not 0 < value < math.inf:  # type: ignore[operator]
-            raise ValueError(text)
+            raise argparse.ArgumentTypeError(f"must be {noun} above 0, not {text!r}")
         return value
 
-    convert.__name__ = f"positive {kind.__name__}"
     return convert
 
 
@@ -122,10 +126,9 @@ def comma_list(kind: Callable[[str], T]) -> Callable[[str], list[T]]:
     def convert(text: str) -> list[T]:
         values = [kind(item.strip()) for item in text.split(",") if item.strip()]
         if not values:
-            raise ValueError(text)
+            raise argparse.ArgumentTypeError(f"give at least one value, not {text!r}")
         return values
 
-    convert.__name__ = f"comma-separated {kind.__name__}"
     return convert
 
 

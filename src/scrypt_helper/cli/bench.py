@@ -180,9 +180,12 @@ def add_capacity_arguments(parser: argparse.ArgumentParser) -> None:
 
 def fraction(text: str) -> float:
     """An argparse type: a number above 0 and at most 1."""
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0 < value <= 1:
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1, not {text!r}")
     return value
 
 
