@@ -31,6 +31,8 @@ REQUEST_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 
 BATCH_BUCKETS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16)
 # Where prometheus_client's multiprocess mode keeps each process's values.
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Methods counted under their own name; any other is counted as OTHER (labels stay bounded).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"})
 # How often each front process writes its gauges for the others' scrapes: their figures are at
 # most this old, while the answering process's own are read at the scrape.
 SAMPLE_SECONDS = 1.0
@@ -190,6 +192,26 @@ class Metrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=self.multiprocess_dir)
         return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class RequestSeries:
+    """``Metrics.requests`` and ``request_duration``, each label set looked up once (they are bounded)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        series = self._cache.get(key)
+        if series is None:
+            series = (
+                self.metrics.requests.labels(route, method, str(status)),
+                self.metrics.request_duration.labels(route),
+            )
+            self._cache[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 def forget_process(pid: int, directory: str) -> None:

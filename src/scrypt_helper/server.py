@@ -28,8 +28,9 @@ from scrypt_helper.node import Node, build_node
 from scrypt_helper.processes import max_connections_per_client, plan_processes
 from scrypt_helper.supervisor import STOP, Listeners, supervise
 from scrypt_helper.web.app import create_app, create_metrics_app
-from scrypt_helper.web.connection_limits import guarded_protocol
+from scrypt_helper.web.connection_limits import ConnectionLimits, protocol_factory
 from scrypt_helper.web.door import Door
+from scrypt_helper.web.edge import EdgeRefusals
 
 logger = logging.getLogger("scrypt_helper.server")
 
@@ -88,7 +89,15 @@ class DrainingServer(uvicorn.Server):
         return should_exit
 
 
-def uvicorn_config(app: object, settings: Settings, port: int, door: Door | None = None) -> uvicorn.Config:
+def uvicorn_config(
+    app: object, settings: Settings, port: int, edge: EdgeRefusals, door: Door | None = None
+) -> uvicorn.Config:
+    limits = ConnectionLimits(
+        settings.read_timeout,
+        settings.max_connections,
+        max_connections_per_client(settings),
+        settings.max_header_bytes,
+    )
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -96,11 +105,11 @@ def uvicorn_config(app: object, settings: Settings, port: int, door: Door | None
         log_config=None,
         access_log=False,
         server_header=False,
+        # Each answer's Date comes from the app's headers (web.answers), so that none has two.
+        date_header=False,
         proxy_headers=False,
         timeout_keep_alive=5,
-        http=guarded_protocol(
-            settings.read_timeout, settings.max_connections, max_connections_per_client(settings), door
-        ),
+        http=protocol_factory(limits, edge, door),  # type: ignore[arg-type]
         # No WebSocket routes: an upgrade would hand the socket to a protocol outside these limits.
         ws="none",
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
@@ -113,14 +122,15 @@ async def serve_node(settings: Settings, node: Node, listeners: Listeners | None
     sockets given, or on sockets of its own bound to the configured ports."""
     companions: list[uvicorn.Server] = []
     tasks = []
+    edge = EdgeRefusals(node.metrics, node.summary_log)
     if settings.metrics_port is not None:
         metrics_server = uvicorn.Server(
-            uvicorn_config(create_metrics_app(node), settings, settings.metrics_port)
+            uvicorn_config(create_metrics_app(node), settings, settings.metrics_port, edge)
         )
         companions.append(metrics_server)
         tasks.append(metrics_server._serve(None if listeners is None else _listening(listeners.metrics)))
     server = DrainingServer(
-        uvicorn_config(create_app(node), settings, settings.port, Door(node)),
+        uvicorn_config(create_app(node), settings, settings.port, edge, Door(node, edge)),
         node,
         companions,
         signals=None if listeners is None else (STOP,),

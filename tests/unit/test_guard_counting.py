@@ -22,7 +22,7 @@ def test_requests_counted_at_once_trip_a_ban_as_admit_request_would():
         guard.count_request_now(CLIENT)  # no event loop, nothing awaited
         assert guard.penalty(CLIENT) is None
     guard.count_request_now(CLIENT)  # the fourth in the window: banned from now on
-    assert guard.penalty(CLIENT) == pytest.approx(60, abs=1)
+    assert guard.penalty(CLIENT).retry_after == pytest.approx(60, abs=1)  # type: ignore[union-attr]
     assert guard.penalty(NEIGHBOUR) is None  # another address has its own window
 
 

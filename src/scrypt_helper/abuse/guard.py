@@ -201,9 +201,9 @@ class Guard:
         except StoreUnavailable:
             raise errors.service_unavailable("rate-limit storage unavailable", 1) from None
 
-    def penalty(self, client: ClientIdentity) -> float | None:
-        """Seconds left of a block or ban this node refused ``client`` for, counted as a refusal;
-        None when there is none in force. Synchronous: no store is asked."""
+    def penalty(self, client: ClientIdentity) -> errors.ApiError | None:
+        """The 429 of a block or ban this node refused ``client`` for that is still in force, counted
+        as a refusal; None when there is none. Synchronous: no store is asked."""
         entry = self._penalties.get(client)
         if entry is None:
             return None
@@ -213,7 +213,7 @@ class Guard:
             del self._penalties[client]
             return None
         self._observe(label, policy)
-        return left
+        return errors.too_many_requests(left, label)
 
     def _refuse(self, client: ClientIdentity, refused: Refusal | None) -> None:
         if refused is not None:
@@ -223,7 +223,7 @@ class Guard:
             self._penalties.move_to_end(client)
             if len(self._penalties) > MAX_PENALTIES:
                 self._penalties.popitem(last=False)
-            raise errors.too_many_requests(seconds)
+            raise errors.too_many_requests(seconds, label)
 
     @staticmethod
     def _log(rule: Rule, key: str, policy: str) -> None:
