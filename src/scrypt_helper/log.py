@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from dockerflow.logging import MozlogFormatter, SafeJSONEncoder
+from dockerflow.logging import MozlogFormatter, SafeJSONEncoder, request_id_context
 
 LOGGER_NAME = "scrypt-helper"
 # The numbers the endpoint of ``/`` leaves in ``scope["state"]`` for the summary line.
@@ -57,6 +57,16 @@ class ServiceFormatter(MozlogFormatter):
         return self._head % (int(record.created * 1e9), record.process or os.getpid()) + body + "}"
 
 
+class RequestIdFilter(logging.Filter):
+    """Each record's ``rid``: the one it was given (a summary line written below ASGI, where no
+    request's context is set), else the request id of the context it was logged in."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "rid", None) is None:
+            record.rid = request_id_context.get()
+        return True
+
+
 def configure_logging(level: str) -> None:
     """Send every log record, uvicorn's included, to stdout as MozLog JSON."""
     # MozLog lines carry neither the caller's source line nor thread names: skip collecting them
@@ -71,7 +81,7 @@ def configure_logging(level: str) -> None:
             "formatters": {
                 "mozlog": {"()": ServiceFormatter},
             },
-            "filters": {"request_id": {"()": "dockerflow.logging.RequestIdLogFilter"}},
+            "filters": {"request_id": {"()": RequestIdFilter}},
             "handlers": {
                 "stdout": {
                     "class": "logging.StreamHandler",
