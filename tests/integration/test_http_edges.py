@@ -190,3 +190,15 @@ def test_the_parsers_400_is_json_with_every_header_counted_and_logged_within_bud
     assert 1 <= len(lines) <= 10  # within --refusal-log-rate 5 a second, the rest counted
     assert all(line["Fields"]["rid"] for line in lines)
     assert not [r for r in records if "Invalid HTTP request" in json.dumps(r)]
+
+
+def test_a_door_answer_does_not_close_the_connection_under_the_next_pipelined_request(node):
+    """uvicorn closes a connection idle for 5 s after an answer; the request after it is not idle."""
+    with connect(node) as sock:
+        # A refusal the door answers, then a request whose body is on its way for longer than 5 s.
+        sock.sendall(post_head(length=2) + b"{}" + post_head() + BODY[:10])
+        buffered = bytearray()
+        assert read_answer(sock, buffered)[0] == 400
+        time.sleep(6)
+        sock.sendall(BODY[10:])
+        assert read_answer(sock, buffered)[0] == 200
