@@ -13,8 +13,9 @@ import math
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from types import FrameType
+from typing import Any
 
 import uvicorn
 import uvloop
@@ -22,7 +23,7 @@ import uvloop
 from scrypt_helper.config import Settings
 from scrypt_helper.error_reporting import configure_error_reporting
 from scrypt_helper.hygiene import forbid_core_dumps
-from scrypt_helper.log import configure_logging
+from scrypt_helper.log import companion_server, configure_logging
 from scrypt_helper.metrics import SAMPLE_SECONDS, Metrics
 from scrypt_helper.node import Node, build_node
 from scrypt_helper.processes import max_connections_per_client, plan_processes
@@ -128,7 +129,10 @@ async def serve_node(settings: Settings, node: Node, listeners: Listeners | None
             uvicorn_config(create_metrics_app(node), settings, settings.metrics_port, edge)
         )
         companions.append(metrics_server)
-        tasks.append(metrics_server._serve(None if listeners is None else _listening(listeners.metrics)))
+        tasks.append(
+            quietly(metrics_server._serve(None if listeners is None else _listening(listeners.metrics)))
+        )
+        logger.info("metrics and health checks on port %d", settings.metrics_port)
     server = DrainingServer(
         uvicorn_config(create_app(node), settings, settings.port, edge, Door(node, edge)),
         node,
@@ -141,6 +145,12 @@ async def serve_node(settings: Settings, node: Node, listeners: Listeners | None
     finally:
         if sampler is not None:
             sampler.cancel()
+
+
+async def quietly(serving: Coroutine[Any, Any, None]) -> None:
+    """Run a companion server without its uvicorn lifecycle lines, which repeat the node's."""
+    companion_server.set(True)
+    await serving
 
 
 def _listening(sock: socket.socket | None) -> list[socket.socket] | None:
