@@ -2,7 +2,8 @@
 
 A judgement that waits for nothing (limits in memory) then costs no task and no loop turn, and
 code that cannot await (an HTTP protocol's parser callbacks) gets its result at once. One that
-must wait (a Redis round trip) goes on as a task from where it stopped.
+waits all the same goes on as a task from where it stopped. Its first step runs in no task, so
+code that needs one (``asyncio.timeout``, the Redis client) must be started as a task instead.
 """
 
 from __future__ import annotations

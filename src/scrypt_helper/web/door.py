@@ -11,8 +11,9 @@ one judgement (``admission.Admission``) and turns its verdict into what the prot
 - an admitted job, or a judgement that has to wait (limits in Redis): the request goes on to the
   endpoint with it in its scope (``web.handoff.DECISION``), and is never judged again.
 
-The judgement runs at once on the protocol's stack (``eager``): with the limits in memory nothing
-waits, so a refusal costs no task and no loop turn.
+With the limits in memory the judgement runs at once on the protocol's stack (``eager``): nothing
+waits, so a refusal costs no task and no loop turn. With Redis it runs as a task from the start
+(the Redis client needs one), handed on to the endpoint with the request.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Door:
         self.max_body_bytes = node.settings.max_body_bytes
         self.cors_origins = node.settings.cors_origins
         self.edge = edge
+        self.judge = run_eagerly if node.guard.counts_at_once else asyncio.ensure_future
 
     def head(
         self, raw_headers: Sequence[tuple[bytes, bytes]], peer: str | None
@@ -49,7 +51,7 @@ class Door:
         """At the end of the headers: the head read, and what becomes of the request."""
         started = time.perf_counter()
         head = RequestHead.read(raw_headers, peer)
-        verdict = run_eagerly(self.admission.judge_head(head))
+        verdict = self.judge(self.admission.judge_head(head))
         if not isinstance(verdict, Done):
             return head, verdict
         if isinstance(verdict.value, ApiError):
@@ -58,7 +60,7 @@ class Door:
 
     def body(self, ticket: Ticket, body: bytes) -> BodyOutcome:
         """Once the body is in: an answer refusing it, the admitted job, or its judgement going on."""
-        verdict = run_eagerly(self.admission.judge_body(ticket, body))
+        verdict = self.judge(self.admission.judge_body(ticket, body))
         if not isinstance(verdict, Done):
             return verdict
         if isinstance(verdict.value, ApiError):
