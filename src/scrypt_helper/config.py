@@ -248,6 +248,11 @@ class Settings(BaseSettings):
     read_timeout: float = Field(
         10.0, gt=0, description="Seconds a client may take to send a request's headers and body."
     )
+    door: bool = Field(
+        True,
+        description="Judge POST / in the HTTP protocol, below ASGI (the door); false sends every request "
+        "through ASGI, to measure what the door is worth.",
+    )
     # nginx's own default (large_client_header_buffers 4 8k): far more than any client of this
     # service sends, and what a proxy in front would refuse anyway.
     max_header_bytes: int = Field(

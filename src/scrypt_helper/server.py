@@ -134,7 +134,9 @@ async def serve_node(settings: Settings, node: Node, listeners: Listeners | None
         )
         logger.info("metrics and health checks on port %d", settings.metrics_port)
     server = DrainingServer(
-        uvicorn_config(create_app(node), settings, settings.port, edge, Door(node, edge)),
+        uvicorn_config(
+            create_app(node), settings, settings.port, edge, Door(node, edge) if settings.door else None
+        ),
         node,
         companions,
         signals=None if listeners is None else (STOP,),
