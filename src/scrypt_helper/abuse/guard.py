@@ -73,26 +73,11 @@ class Guard:
         self._observe("denylist", "deny")
         return True
 
-    def counts(self, client: ClientIdentity) -> bool:
-        """Whether ``admit_request`` would count this client's request or look up its bans."""
-        return self._counts_requests and not self.allowed(client)
-
     @property
     def counts_at_once(self) -> bool:
-        """Whether ``count_request_now`` may be used: the limits live in this process's memory only."""
+        """Whether its judgements wait for nothing: the limits live in this process's memory only,
+        so a caller that cannot await may run them to their end at once (``eager``)."""
         return self.store.redis is None
-
-    def count_request_now(self, client: ClientIdentity) -> None:
-        """Count a request already refused otherwise, as ``admit_request`` would, without awaiting:
-        in memory nothing waits, so the coroutine runs to its end here, with no task to schedule.
-        A block or ban it trips refuses the client's next requests (``penalty``)."""
-        counting = self.admit_request(client)
-        try:
-            counting.send(None)
-        except (StopIteration, errors.ApiError):
-            return
-        counting.close()
-        raise RuntimeError("counting in memory waited for something")
 
     async def admit_request(self, client: ClientIdentity) -> None:
         """Any API request: deny list, bans, key blocks, the ``request`` rules, then an unknown key.
