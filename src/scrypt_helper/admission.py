@@ -107,17 +107,15 @@ class Admission:
         self.identifier = ClientIdentifier.of(settings)
 
     async def judge_head(self, head: RequestHead) -> HeadVerdict:
-        """Deny list, bans and the ``request`` rules (this request counted, a blocked client's too),
-        a block or ban this node gave and that is still in force, a browser's origin and type, a
-        queue that could not start the job in time, a declared body over the limit."""
+        """Deny list, bans, blocks and the ``request`` rules (``Guard.admit_head``: a client blocked
+        by a ``scrypt`` rule is counted all the same, so its flood trips bans); a browser's origin
+        and type, a queue that could not start the job in time, a declared body over the limit."""
         started = time.perf_counter()
         node = self.node
         key = None if head.api_key is None else head.api_key.decode("latin-1")
         client = self.identifier.identify(head.peer, head.forwarded_for, key)
         try:
-            await node.guard.admit_request(client)
-            if (penalty := node.guard.penalty(client)) is not None:
-                return penalty
+            await node.guard.admit_head(client)
             check_browser(head, self.cors_origins)
             node.scheduler.check_admission()
         except ApiError as error:

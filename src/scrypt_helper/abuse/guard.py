@@ -56,7 +56,9 @@ class Guard:
         self._counts_requests = self._bans or any(rule.action == "request" for rule in self.rules)
         # The refusals this node gave, each until its block or ban ends: the door of ``/`` refuses
         # a client's next hashes from here, with no store trip and no body read. Bounded, LRU.
-        self._penalties: collections.OrderedDict[ClientIdentity, tuple[float, str, str]] = (
+        # Each with its end, rule label, policy, and whether the client's requests still count
+        # against the ``request`` rules (a ``scrypt`` rule's block refuses hashes only).
+        self._penalties: collections.OrderedDict[ClientIdentity, tuple[float, str, str, bool]] = (
             collections.OrderedDict()
         )
         # Hashes each scrypt rule and key admitted that are neither computed nor refused yet. Only
@@ -98,6 +100,19 @@ class Guard:
         if client.unknown_key:
             raise errors.invalid_api_key()
 
+    async def admit_head(self, client: ClientIdentity) -> None:
+        """``admit_request`` for a request whose head is all that is known, from this node's memory
+        where it can be: a ban, or a block of a ``request`` rule, this node gave and that is still
+        in force refuses with no store trip (``admit_request`` would refuse it uncounted too). A
+        block of a ``scrypt`` rule refuses only hashes: the request is counted against the
+        ``request`` rules first, so that its flood still trips their blocks and bans."""
+        entry = self._penalties.get(client)
+        if entry is not None and not entry[3] and (refused := self.penalty(client)) is not None:
+            raise refused
+        await self.admit_request(client)
+        if (refused := self.penalty(client)) is not None:
+            raise refused
+
     async def admit_scrypt(self, client: ClientIdentity) -> HashAttempt:
         """A valid hash request: blocks, then the ``scrypt`` rules. Raises ApiError to refuse.
 
@@ -117,7 +132,7 @@ class Guard:
             raise
         if refused is not None:
             attempt.forget()
-            self._refuse(client, refused)
+            self._refuse(client, refused, hashes_only=True)
         return attempt
 
     def _keyed(self, client: ClientIdentity, action: Action) -> list[Keyed]:
@@ -192,7 +207,7 @@ class Guard:
         entry = self._penalties.get(client)
         if entry is None:
             return None
-        until, label, policy = entry
+        until, label, policy, _ = entry
         left = until - time.monotonic()
         if left <= 0:
             del self._penalties[client]
@@ -200,11 +215,14 @@ class Guard:
         self._observe(label, policy)
         return errors.too_many_requests(left, label)
 
-    def _refuse(self, client: ClientIdentity, refused: Refusal | None) -> None:
+    def _refuse(self, client: ClientIdentity, refused: Refusal | None, *, hashes_only: bool = False) -> None:
+        """Refuse with 429 and keep the refusal until it ends, for ``penalty`` (bounded, LRU);
+        ``hashes_only``: a ``scrypt`` rule's block, under which requests still count."""
         if refused is not None:
             label, policy, seconds = refused
             self._observe(label, policy)
-            self._penalties[client] = (time.monotonic() + seconds, label, policy)
+            counts = hashes_only and policy == "block"
+            self._penalties[client] = (time.monotonic() + seconds, label, policy, counts)
             self._penalties.move_to_end(client)
             if len(self._penalties) > MAX_PENALTIES:
                 self._penalties.popitem(last=False)

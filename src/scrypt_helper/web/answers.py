@@ -11,6 +11,7 @@ nothing it already has.
 from __future__ import annotations
 
 import email.utils
+import math
 import time
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -104,13 +105,13 @@ class RefusalEncoder:
     are encoded once."""
 
     def __init__(self) -> None:
-        self._encoded: dict[tuple[int, str, str | None], tuple[bytes, bytes]] = {}
+        self._encoded: dict[tuple[int, str, float | None], tuple[bytes, bytes]] = {}
 
     def encode(
         self, error: ApiError, request_id: str, cors: list[Header] | None = None, *, close: bool = False
     ) -> bytes:
         """The whole answer: status line, headers, JSON body."""
-        key = (error.status, error.message, error.headers().get("Retry-After"))
+        key = (error.status, error.message, error.retry_after and math.ceil(error.retry_after))
         parts = self._encoded.get(key)
         if parts is None:
             if len(self._encoded) >= MAX_ENCODED:
@@ -119,8 +120,10 @@ class RefusalEncoder:
             head = status_line(error.status) + _lines(error_headers(error), ENCODED_SECURITY_HEADERS, [VARY])
             parts = self._encoded[key] = (head, b"content-length: %d\r\n\r\n%s" % (len(body), body))
         head, tail = parts
-        varying = [(b"date", http_date.now()), (b"x-request-id", request_id.encode("ascii")), *(cors or ())]
-        return head + _lines(varying, [CLOSE] if close else []) + tail
+        varying = b"date: %s\r\nx-request-id: %s\r\n" % (http_date.now(), request_id.encode("ascii"))
+        if cors or close:
+            varying += _lines(cors or (), [CLOSE] if close else [])
+        return head + varying + tail
 
 
 def _lines(*groups: Sequence[Header]) -> bytes:

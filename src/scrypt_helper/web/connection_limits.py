@@ -168,6 +168,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         self._unset_keepalive_if_required()
         limit = self.limits.max_header_bytes
+        if not self.in_head or len(data) <= limit - self.head_bytes:  # the usual case: feed it whole
+            self.head_bytes += len(data) if self.in_head else 0
+            if self._feed(data) and self.reading and self.deadline is None:
+                self._arm()
+            return
         view = memoryview(data)
         while view and not self.transport.is_closing():
             if self.in_head:
