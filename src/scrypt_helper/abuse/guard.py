@@ -53,7 +53,10 @@ class Guard:
         # Bans come only from ``ban`` rules: a node with none looks none up, and a request no rule
         # counts then costs no trip to the store.
         self._bans = any(rule.policy == "ban" for rule in self.rules)
-        self._counts_requests = self._bans or any(rule.action == "request" for rule in self.rules)
+        # A guard with no deny list and no rule that looks at a request refuses only unknown keys.
+        self._judges_requests = bool(self.denylist) or any(
+            rule.action in ("request", "bad_key") or rule.policy == "ban" for rule in self.rules
+        )
         # The refusals this node gave, each until its block or ban ends: the door of ``/`` refuses
         # a client's next hashes from here, with no store trip and no body read. Bounded, LRU.
         # Each with its end, rule label, policy, and whether the client's requests still count
@@ -87,6 +90,10 @@ class Guard:
         Raises ApiError to refuse: 403 on the deny list, 429 for a ban, a block or a rule, 401 for
         an unknown API key once it has been counted against the address.
         """
+        if not self._judges_requests:
+            if client.unknown_key:
+                raise errors.invalid_api_key()
+            return
         if not self.allowed(client):
             if self.denied(client):
                 raise errors.forbidden()
@@ -106,11 +113,11 @@ class Guard:
         in force refuses with no store trip (``admit_request`` would refuse it uncounted too). A
         block of a ``scrypt`` rule refuses only hashes: the request is counted against the
         ``request`` rules first, so that its flood still trips their blocks and bans."""
-        entry = self._penalties.get(client)
+        entry = self._penalties.get(client) if self._penalties else None
         if entry is not None and not entry[3] and (refused := self.penalty(client)) is not None:
             raise refused
         await self.admit_request(client)
-        if (refused := self.penalty(client)) is not None:
+        if entry is not None and (refused := self.penalty(client)) is not None:
             raise refused
 
     async def admit_scrypt(self, client: ClientIdentity) -> HashAttempt:
