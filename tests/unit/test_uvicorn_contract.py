@@ -56,6 +56,22 @@ def test_each_method_keeps_its_call_shape(name):
     assert list(inspect.signature(member).parameters) == METHODS[name], f"{name} changed its parameters"
 
 
+# uvicorn.Server members that server.DrainingServer overrides or calls (the metrics port's ``_serve``).
+SERVER_METHODS = {
+    "_serve": ["self", "sockets"],
+    "on_tick": ["self", "counter"],
+    "capture_signals": ["self"],
+    "handle_exit": ["self", "sig", "frame"],
+}
+
+
+@pytest.mark.parametrize("name", list(SERVER_METHODS))
+def test_each_server_method_keeps_its_call_shape(name):
+    member = getattr(uvicorn.Server, name, None)
+    assert member is not None, f"uvicorn.Server has no {name} any more"
+    assert list(inspect.signature(member).parameters) == SERVER_METHODS[name], f"Server.{name} changed"
+
+
 def test_the_server_builds_each_protocol_with_these_keywords():
     source = inspect.getsource(uvicorn.Server.startup)
     for keyword in ("config=config", "server_state=self.server_state", "app_state=", "_loop=_loop"):
