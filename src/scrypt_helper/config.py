@@ -270,6 +270,20 @@ class Settings(BaseSettings):
     read_timeout: float = Field(
         10.0, gt=0, description="Seconds a client may take to send a request's headers and body."
     )
+    door: bool = Field(
+        True,
+        description="Judge POST / in the HTTP protocol, below ASGI (the door); false sends every request "
+        "through ASGI, to measure what the door is worth.",
+    )
+    # nginx's own default (large_client_header_buffers 4 8k): far more than any client of this
+    # service sends, and what a proxy in front would refuse anyway.
+    max_header_bytes: int = Field(
+        8192,
+        ge=1024,
+        le=1 << 20,
+        description="Largest request head (request line and headers) in bytes; a larger one gets 431 "
+        "and the connection is closed.",
+    )
 
     @classmethod
     def settings_customise_sources(

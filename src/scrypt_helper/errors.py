@@ -24,7 +24,9 @@ class Errno(int, Enum):
     ORIGIN_NOT_ALLOWED = 403
     NOT_FOUND = 404
     METHOD_NOT_ALLOWED = 405
+    INVALID_REQUEST = 400
     UNSUPPORTED_MEDIA_TYPE = 415
+    HEAD_TOO_LARGE = 431
     UNSPECIFIED = 999
 
 
@@ -43,12 +45,14 @@ ERROR_JSON_SCHEMA: dict[str, Any] = {
 
 @dataclass(eq=False)
 class ApiError(Exception):
-    """An error response: HTTP status, errno, message and an optional Retry-After."""
+    """An error response: HTTP status, errno, message and an optional Retry-After; ``reason``, never
+    sent, names its cause for the log and the metrics (a rule's label, a scheduler's refusal)."""
 
     status: int
     errno: Errno
     message: str
     retry_after: float | None = None
+    reason: str | None = None
 
     def body(self) -> dict[str, object]:
         """The JSON body: ``{code, errno, error, message}``."""
@@ -86,12 +90,21 @@ def body_too_large(limit: int) -> ApiError:
     return ApiError(413, Errno.BODY_TOO_LARGE, f"Request body too large (limit {limit} bytes)")
 
 
-def too_many_requests(retry_after: float) -> ApiError:
-    return ApiError(429, Errno.TOO_MANY_REQUESTS, "Client has sent too many requests", retry_after)
+def too_many_requests(retry_after: float, rule: str | None = None) -> ApiError:
+    return ApiError(429, Errno.TOO_MANY_REQUESTS, "Client has sent too many requests", retry_after, rule)
 
 
-def service_unavailable(reason: str, retry_after: float) -> ApiError:
-    return ApiError(503, Errno.SERVICE_UNAVAILABLE, f"Service unavailable: {reason}", retry_after)
+def service_unavailable(message: str, retry_after: float, reason: str | None = None) -> ApiError:
+    return ApiError(503, Errno.SERVICE_UNAVAILABLE, f"Service unavailable: {message}", retry_after, reason)
+
+
+def head_too_large(limit: int) -> ApiError:
+    return ApiError(431, Errno.HEAD_TOO_LARGE, f"Request head too large (limit {limit} bytes)")
+
+
+def bad_request(reason: str) -> ApiError:
+    """A request the HTTP parser could not read (``reason``: what it was)."""
+    return ApiError(400, Errno.INVALID_REQUEST, "Invalid HTTP request", reason=reason)
 
 
 def invalid_api_key() -> ApiError:

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from dockerflow.logging import MozlogFormatter, SafeJSONEncoder
+from dockerflow.logging import MozlogFormatter, SafeJSONEncoder, request_id_context
 
 LOGGER_NAME = "scrypt-helper"
 # The numbers the endpoint of ``/`` leaves in ``scope["state"]`` for the summary line.
@@ -44,6 +44,8 @@ class ServiceFormatter(MozlogFormatter):
         )
 
     def format(self, record: logging.LogRecord) -> str:
+        # uvicorn's copy of its message with terminal colour escapes: never in a JSON line.
+        record.__dict__.pop("color_message", None)
         if (
             record.name != "request.summary"
             or record.levelno != logging.INFO
@@ -55,6 +57,29 @@ class ServiceFormatter(MozlogFormatter):
         fields = {name: attributes[name] for name in SUMMARY_FIELDS if name in attributes}
         body = _ENCODER.encode(fields)
         return self._head % (int(record.created * 1e9), record.process or os.getpid()) + body + "}"
+
+
+# Set in the task of a server that runs beside the node's own (the private metrics port): its
+# uvicorn lifecycle lines would repeat the node's.
+companion_server: contextvars.ContextVar[bool] = contextvars.ContextVar("companion_server", default=False)
+
+
+class CompanionLifecycleFilter(logging.Filter):
+    """Drops uvicorn's INFO lines (started, running on, shutting down) of a companion server."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        lifecycle = record.name == "uvicorn.error" and record.levelno == logging.INFO
+        return not (lifecycle and companion_server.get())
+
+
+class RequestIdFilter(logging.Filter):
+    """Each record's ``rid``: the one it was given (a summary line written below ASGI, where no
+    request's context is set), else the request id of the context it was logged in."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "rid", None) is None:
+            record.rid = request_id_context.get()
+        return True
 
 
 def configure_logging(level: str) -> None:
@@ -71,13 +96,16 @@ def configure_logging(level: str) -> None:
             "formatters": {
                 "mozlog": {"()": ServiceFormatter},
             },
-            "filters": {"request_id": {"()": "dockerflow.logging.RequestIdLogFilter"}},
+            "filters": {
+                "request_id": {"()": RequestIdFilter},
+                "companion_lifecycle": {"()": CompanionLifecycleFilter},
+            },
             "handlers": {
                 "stdout": {
                     "class": "logging.StreamHandler",
                     "stream": "ext://sys.stdout",
                     "formatter": "mozlog",
-                    "filters": ["request_id"],
+                    "filters": ["request_id", "companion_lifecycle"],
                 },
             },
             "root": {"handlers": ["stdout"], "level": level},
@@ -93,8 +121,8 @@ def configure_logging(level: str) -> None:
 
 
 def is_refusal(code: int) -> bool:
-    """A client error or an overload answer: the answers a flood is made of."""
-    return 400 <= code < 499 or code == 503
+    """A client error (a client gone, 499, too) or an overload answer: what a flood is made of."""
+    return 400 <= code <= 499 or code == 503
 
 
 class SummaryLog:

@@ -12,6 +12,7 @@ series, from its own registry.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -24,6 +25,7 @@ from scrypt_helper.abuse.store import LimitStore
 from scrypt_helper.scheduler import Scheduler
 
 PREFIX = "scrypt_helper"
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # Hashes take tens to hundreds of milliseconds; waits range from nothing to max-queue-wait.
 HASH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -31,6 +33,8 @@ REQUEST_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 
 BATCH_BUCKETS = (1, 2, 3, 4, 5, 6, 7, 8, 12, 16)
 # Where prometheus_client's multiprocess mode keeps each process's values.
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Methods counted under their own name; any other is counted as OTHER (labels stay bounded).
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"})
 # How often each front process writes its gauges for the others' scrapes: their figures are at
 # most this old, while the answering process's own are read at the scrape.
 SAMPLE_SECONDS = 1.0
@@ -135,6 +139,32 @@ class Metrics:
             multiprocess_mode="max",
         )
 
+        # prometheus_client's process collector reads only its own process, and multiprocess mode
+        # drops it: each front process sets its own figures, under its pid (livesum: one series a
+        # live process, a dead one's gone).
+        self.process_resident_memory = Gauge(
+            f"{PREFIX}_process_resident_memory_bytes",
+            "Resident memory of each front process.",
+            ["pid"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.process_cpu_seconds = Gauge(
+            f"{PREFIX}_process_cpu_seconds",
+            "CPU time (user and system) each front process has used since it started.",
+            ["pid"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.process_open_fds = Gauge(
+            f"{PREFIX}_process_open_fds",
+            "Open file descriptors (connections among them) of each front process.",
+            ["pid"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self._pid = str(os.getpid())
+
     def watch(self, scheduler: Scheduler) -> None:
         """Follow the scheduler's gauges (see ``sample``) and record its engine and queue capacity."""
         self._scheduler = scheduler
@@ -181,6 +211,18 @@ class Metrics:
         if self._store is not None:
             for table, size in self._store.local.sizes().items():
                 self.local_limit_keys.labels(table).set(size)
+        self.sample_process()
+
+    def sample_process(self) -> None:
+        """This process's resident memory, CPU time and open descriptors (Linux ``/proc``)."""
+        pid = self._pid
+        times = os.times()
+        self.process_cpu_seconds.labels(pid).set(times.user + times.system)
+        with contextlib.suppress(OSError):
+            with open("/proc/self/statm", "rb") as statm:
+                resident_pages = int(statm.read().split()[1])
+            self.process_resident_memory.labels(pid).set(resident_pages * PAGE_SIZE)
+            self.process_open_fds.labels(pid).set(len(os.listdir("/proc/self/fd")))
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition and its content type: the whole node's, in every process."""
@@ -190,6 +232,26 @@ class Metrics:
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=self.multiprocess_dir)
         return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class RequestSeries:
+    """``Metrics.requests`` and ``request_duration``, each label set looked up once (they are bounded)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def record(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        series = self._cache.get(key)
+        if series is None:
+            series = (
+                self.metrics.requests.labels(route, method, str(status)),
+                self.metrics.request_duration.labels(route),
+            )
+            self._cache[key] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 def forget_process(pid: int, directory: str) -> None:

@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from scrypt_helper.engines.base import Engine, HashContext, ScryptParams
@@ -244,8 +244,8 @@ class Scheduler:
 
     def promise(self, params: ScryptParams) -> Place:
         """Admit a job of ``params`` before it is submitted: ``check_admission``, then keep its place
-        in the estimate, so that the jobs judged meanwhile count it, until ``let_go``. Its submit
-        then passes ``admitted=True``: the decision was made here, once."""
+        in the estimate, so that the jobs judged meanwhile count it, until its job is submitted with
+        it (``submit(place=...)``) or it is let go: the decision was made here, once."""
         with self._cond:
             self._check_admission()
             place = Place(self.job_seconds(params))
@@ -254,12 +254,13 @@ class Scheduler:
             return place
 
     def let_go(self, place: Place) -> None:
-        """Give back a place ``promise`` kept: the job is about to be submitted, or never will be."""
+        """Give back a place ``promise`` kept for a job that will never be submitted."""
         with self._cond:
-            self._promised = max(0, self._promised - 1)
-            self._promised_seconds = (
-                max(0.0, self._promised_seconds - place.seconds) if self._promised else 0.0
-            )
+            self._release(place)
+
+    def _release(self, place: Place) -> None:
+        self._promised = max(0, self._promised - 1)
+        self._promised_seconds = max(0.0, self._promised_seconds - place.seconds) if self._promised else 0.0
 
     @contextlib.contextmanager
     def on_its_way(self) -> Iterator[None]:
@@ -284,26 +285,34 @@ class Scheduler:
 
     # -- the async side ---------------------------------------------------------------------------------
 
-    async def submit(self, params: ScryptParams, data: bytes, *, admitted: bool = False) -> HashResult:
-        """Queue one hash and wait for it; raises a ``Rejected`` subclass instead of waiting too long.
+    def submit(
+        self, params: ScryptParams, data: bytes, *, place: Place | None = None
+    ) -> Awaitable[HashResult]:
+        """Queue one hash now and return what awaits its result; raises a ``Rejected`` subclass
+        instead of queueing a job that would wait too long.
 
-        ``admitted``: ``promise`` admitted it already, and only a node shutting down refuses it now.
+        ``place``: the place ``promise`` kept for this job, which becomes the job in the same step
+        (no other job can take it meanwhile); only a node shutting down refuses it now.
         Cancelling the awaiting task (client gone) takes a still-queued job out of the queue.
         """
         loop = asyncio.get_running_loop()
         item = _Item(params=params, data=data, future=loop.create_future(), loop=loop)
         with self._cond:
-            if not admitted:
-                item.predicted = self._check_admission()
-            elif self._closing:
-                raise Draining("the node is shutting down")
-            else:
+            if place is not None:
+                self._release(place)
+                if self._closing:
+                    raise Draining("the node is shutting down")
                 item.predicted = self._foreseen_wait()
+            else:
+                item.predicted = self._check_admission()
             item.seconds = self.job_seconds(params)
             self._queued_seconds += item.seconds
             self._queue.append(item)
             self._cond.notify()
         timer = loop.call_later(self.max_queue_wait, self._expire, item)
+        return self._result(item, timer)
+
+    async def _result(self, item: _Item, timer: asyncio.TimerHandle) -> HashResult:
         try:
             return await item.future
         finally:

@@ -13,8 +13,9 @@ import math
 import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from types import FrameType
+from typing import Any
 
 import uvicorn
 import uvloop
@@ -22,14 +23,15 @@ import uvloop
 from scrypt_helper.config import Settings
 from scrypt_helper.error_reporting import configure_error_reporting
 from scrypt_helper.hygiene import forbid_core_dumps
-from scrypt_helper.log import configure_logging
+from scrypt_helper.log import companion_server, configure_logging
 from scrypt_helper.metrics import SAMPLE_SECONDS, Metrics
 from scrypt_helper.node import Node, build_node
 from scrypt_helper.processes import max_connections_per_client, plan_processes
 from scrypt_helper.supervisor import STOP, Listeners, supervise
 from scrypt_helper.web.app import create_app, create_metrics_app
-from scrypt_helper.web.connection_limits import guarded_protocol
+from scrypt_helper.web.connection_limits import ConnectionLimits, protocol_factory
 from scrypt_helper.web.door import Door
+from scrypt_helper.web.edge import EdgeRefusals
 
 logger = logging.getLogger("scrypt_helper.server")
 
@@ -88,7 +90,15 @@ class DrainingServer(uvicorn.Server):
         return should_exit
 
 
-def uvicorn_config(app: object, settings: Settings, port: int, door: Door | None = None) -> uvicorn.Config:
+def uvicorn_config(
+    app: object, settings: Settings, port: int, edge: EdgeRefusals, door: Door | None = None
+) -> uvicorn.Config:
+    limits = ConnectionLimits(
+        settings.read_timeout,
+        settings.max_connections,
+        max_connections_per_client(settings),
+        settings.max_header_bytes,
+    )
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -96,11 +106,11 @@ def uvicorn_config(app: object, settings: Settings, port: int, door: Door | None
         log_config=None,
         access_log=False,
         server_header=False,
+        # Each answer's Date comes from the app's headers (web.answers), so that none has two.
+        date_header=False,
         proxy_headers=False,
         timeout_keep_alive=5,
-        http=guarded_protocol(
-            settings.read_timeout, settings.max_connections, max_connections_per_client(settings), door
-        ),
+        http=protocol_factory(limits, edge, door),  # type: ignore[arg-type]
         # No WebSocket routes: an upgrade would hand the socket to a protocol outside these limits.
         ws="none",
         timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
@@ -113,14 +123,20 @@ async def serve_node(settings: Settings, node: Node, listeners: Listeners | None
     sockets given, or on sockets of its own bound to the configured ports."""
     companions: list[uvicorn.Server] = []
     tasks = []
+    edge = EdgeRefusals(node.metrics, node.summary_log)
     if settings.metrics_port is not None:
         metrics_server = uvicorn.Server(
-            uvicorn_config(create_metrics_app(node), settings, settings.metrics_port)
+            uvicorn_config(create_metrics_app(node), settings, settings.metrics_port, edge)
         )
         companions.append(metrics_server)
-        tasks.append(metrics_server._serve(None if listeners is None else _listening(listeners.metrics)))
+        tasks.append(
+            quietly(metrics_server._serve(None if listeners is None else _listening(listeners.metrics)))
+        )
+        logger.info("metrics and health checks on port %d", settings.metrics_port)
     server = DrainingServer(
-        uvicorn_config(create_app(node), settings, settings.port, Door(node)),
+        uvicorn_config(
+            create_app(node), settings, settings.port, edge, Door(node, edge) if settings.door else None
+        ),
         node,
         companions,
         signals=None if listeners is None else (STOP,),
@@ -131,6 +147,12 @@ async def serve_node(settings: Settings, node: Node, listeners: Listeners | None
     finally:
         if sampler is not None:
             sampler.cancel()
+
+
+async def quietly(serving: Coroutine[Any, Any, None]) -> None:
+    """Run a companion server without its uvicorn lifecycle lines, which repeat the node's."""
+    companion_server.set(True)
+    await serving
 
 
 def _listening(sock: socket.socket | None) -> list[socket.socket] | None:

@@ -46,6 +46,8 @@ def test_slow_clients_do_not_stop_a_normal_client_and_are_cut_off():
             for sock in slow[:20]:
                 sock.settimeout(2)
                 assert sock.recv(1) == b""  # the node closed it
+            with other_client() as client:  # each cut is counted
+                assert rejections(client.get(node.url + "/metrics").text, "read_timeout") >= 200
         finally:
             for sock in slow:
                 sock.close()
@@ -101,6 +103,14 @@ def outcome(sock: socket.socket) -> str:
     return "503"
 
 
+def rejections(metrics: str, reason: str) -> float:
+    """The node's count of refusals for ``reason``, 0 where it has none."""
+    for line in metrics.splitlines():
+        if line.startswith(f'scrypt_helper_rejections_total{{reason="{reason}"}} '):
+            return float(line.split()[-1])
+    return 0.0
+
+
 def other_client() -> httpx.Client:
     return httpx.Client(transport=httpx.HTTPTransport(local_address=OTHER_ADDRESS), timeout=10)
 
@@ -131,6 +141,9 @@ def test_one_address_holding_all_the_connections_it_can_stops_no_other_client():
             assert Counter(outcome(sock) for sock in attack) == {"held": 8, "503": 8, "reset": 64}
             with other_client() as client:
                 assert_hash_and_health_checks_answered(client, node.url)
+                metrics = client.get(node.url + "/metrics").text
+            assert rejections(metrics, "client_cap") == 8
+            assert rejections(metrics, "client_cap_reset") == 64
         finally:
             for sock in attack:
                 sock.close()
@@ -154,6 +167,7 @@ def test_behind_trusted_proxies_the_proxy_is_not_cut_off_and_health_checks_pass_
             response = httpx.post(node.url + "/", json=request_body(SMALL, b"\x05"))
             assert_error(response, 503, 201)
             assert response.headers["retry-after"] == "1"
+            assert {"date", "vary", "x-request-id", "x-content-type-options"} <= set(response.headers)
             # ... as soon as its request line is known, however slowly the rest comes.
             slow = open_slow_connections(node.port, 1)[0]
             assert outcome(slow) == "503"

@@ -10,6 +10,7 @@ from collections import Counter
 
 import httpx
 
+from scrypt_helper.launcher import free_port
 from scrypt_helper.wire import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
@@ -70,3 +71,19 @@ def test_a_flood_of_refusals_is_logged_within_its_budget_and_counted_whole():
     per_second = Counter(r["Timestamp"] // 10**9 for r in refused)
     assert max(per_second.values()) <= 2 * 20  # a budget second may straddle two clock seconds
     assert any(r["Fields"]["path"] == "/__heartbeat__" for r in records if r["Type"] == "request.summary")
+
+
+def test_lifecycle_lines_are_logged_once_without_colour_escapes_even_with_a_metrics_port():
+    with local_node(engine="hashlib", allowed_params=allowed_json(SMALL), metrics_port=free_port()) as node:
+        assert httpx.get(node.url + "/__lbheartbeat__").status_code == 200
+    logs = node.logs()
+    assert "color_message" not in logs
+    assert "\\u001b" not in logs
+    messages = Counter(
+        record["Fields"].get("msg")
+        for record in map(json.loads, logs.splitlines())
+        if record["Type"] == "uvicorn.error"
+    )
+    started = [msg for msg in messages if msg and msg.startswith("Started server process")]
+    assert [messages[msg] for msg in started] == [1]
+    assert messages["Application startup complete."] == 1

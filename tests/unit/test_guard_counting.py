@@ -1,7 +1,8 @@
-"""Counting a refused request at once, where the limits live in this process's memory."""
+"""Judging a request at once, with no event loop, where the limits live in this process's memory."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 
 import pytest
@@ -10,30 +11,61 @@ from scrypt_helper.abuse import ClientIdentity
 from scrypt_helper.abuse.guard import Guard
 from scrypt_helper.abuse.rules import parse_rules
 from scrypt_helper.abuse.store import LimitStore
+from scrypt_helper.eager import Done, run_eagerly
+from scrypt_helper.errors import ApiError
 
 CLIENT = ClientIdentity(ipaddress.ip_address("2001:db8::1"))
 NEIGHBOUR = ClientIdentity(ipaddress.ip_address("2001:db8::2"))
 
 
-def test_requests_counted_at_once_trip_a_ban_as_admit_request_would():
+def admit_at_once(guard: Guard, client: ClientIdentity) -> ApiError | None:
+    """``admit_request`` run to its end on this stack; the refusal it gives, if any."""
+
+    async def admitted() -> ApiError | None:
+        try:
+            await guard.admit_request(client)
+        except ApiError as error:
+            return error
+        return None
+
+    verdict = run_eagerly(admitted())
+    assert isinstance(verdict, Done), "judging in memory waited for something"
+    return verdict.value
+
+
+def test_requests_judged_at_once_trip_a_ban_and_name_its_rule():
     guard = Guard(parse_rules("request : ip : 3 : 60s : 60s : ban"), LimitStore())
     assert guard.counts_at_once
     for _ in range(3):
-        guard.count_request_now(CLIENT)  # no event loop, nothing awaited
-        assert guard.penalty(CLIENT) is None
-    guard.count_request_now(CLIENT)  # the fourth in the window: banned from now on
-    assert guard.penalty(CLIENT) == pytest.approx(60, abs=1)
+        assert admit_at_once(guard, CLIENT) is None  # no event loop, nothing awaited
+    refused = admit_at_once(guard, CLIENT)  # the fourth in the window: banned from now on
+    assert refused is not None
+    assert (refused.status, refused.reason) == (429, "request:ip:3/60s:ban")
+    penalty = guard.penalty(CLIENT)
+    assert penalty is not None
+    assert penalty.retry_after == pytest.approx(60, abs=1)
     assert guard.penalty(NEIGHBOUR) is None  # another address has its own window
 
 
-async def test_counted_at_once_or_awaited_the_windows_are_the_same():
+async def test_judged_at_once_or_awaited_the_windows_are_the_same():
     guard = Guard(parse_rules("request : ip : 2 : 60s : 60s : block"), LimitStore())
-    guard.count_request_now(CLIENT)
+    assert admit_at_once(guard, CLIENT) is None
     await guard.admit_request(CLIENT)
-    guard.count_request_now(CLIENT)  # the third: the block is recorded
+    assert admit_at_once(guard, CLIENT) is not None  # the third: the block is recorded
     assert guard.penalty(CLIENT) is not None
 
 
-def test_a_redis_store_is_never_counted_at_once():
+def test_a_redis_store_is_never_judged_at_once():
     guard = Guard(parse_rules("request : ip : 3 : 60s : 60s : ban"), LimitStore("redis://127.0.0.1:1/0"))
     assert not guard.counts_at_once
+
+
+async def test_what_waits_goes_on_as_a_task_from_where_it_stopped():
+    async def waits() -> int:
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.01)
+        return 7
+
+    task = run_eagerly(waits())
+    assert isinstance(task, asyncio.Task)
+    assert await task == 7

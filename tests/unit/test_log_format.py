@@ -133,3 +133,30 @@ def test_the_count_is_told_when_the_second_ends_without_further_refusals():
         assert json.loads(ServiceFormatter().format(told))["Fields"]["unlogged"] == 4
     finally:
         release(lines)
+
+
+def test_uvicorns_coloured_copy_of_a_message_never_reaches_a_line():
+    logger = logging.getLogger("uvicorn.error")
+    record = logger.makeRecord(
+        logger.name, logging.INFO, __file__, 1, "Started server process [%d]", (7,), None,
+        extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
+    )  # fmt: skip
+    line = ServiceFormatter().format(record)
+    assert "color_message" not in line
+    assert "\\u001b" not in line
+    assert "\x1b" not in line
+    assert json.loads(line)["Fields"]["msg"] == "Started server process [7]"
+
+
+def test_clients_gone_499_are_refusals_held_to_the_budget():
+    lines = capture()
+    try:
+        summary = SummaryLog(2, clock=Clock())
+        for _ in range(5):
+            write(summary, 499)
+        assert len(lines.of("request.summary")) == 2
+        summary.flush()
+        (told,) = lines.of("request.refusals")
+        assert told.by_code == {"499": 3}
+    finally:
+        release(lines)

@@ -3,6 +3,9 @@ needs a callback or an Info, and one process exports the same series as before."
 
 from __future__ import annotations
 
+import os
+import re
+
 from prometheus_client import Gauge
 from prometheus_client.metrics import MetricWrapperBase
 
@@ -47,3 +50,13 @@ def test_gauges_follow_the_scheduler_and_store_at_each_scrape():
         assert "scrypt_helper_workers 2.0" in metrics.render()[0].decode()
     finally:
         scheduler.close(5)
+
+
+def test_each_process_exports_its_memory_cpu_and_descriptors_under_its_pid():
+    metrics = Metrics()
+    text = metrics.render()[0].decode()
+    pid = os.getpid()
+    for name in ("resident_memory_bytes", "cpu_seconds", "open_fds"):
+        match = re.search(rf'^scrypt_helper_process_{name}{{pid="{pid}"}} (\S+)$', text, re.MULTILINE)
+        assert match, name
+        assert float(match.group(1)) > 0, name

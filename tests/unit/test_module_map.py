@@ -91,3 +91,46 @@ def test_the_check_sees_a_forbidden_import(tmp_path):
     stray.write_text("from scrypt_helper.web.app import create_app\nfrom scrypt_helper import errors\n")
     assert project_imports("wire", stray) == {"web.app", "errors"}
     assert not permitted("web.app", MAP["wire"])
+
+
+# Below ASGI: the protocol and what it calls. None of them may reach up into the app.
+BELOW_ASGI = (
+    "admission",
+    "eager",
+    "request_ids",
+    "web.answers",
+    "web.connection_limits",
+    "web.door",
+    "web.edge",
+    "web.handoff",
+    "web.whole_responses",
+)
+UPPER = (
+    "web.app",
+    "web.scrypt",
+    "web.middleware",
+    "web.dependencies",
+    "web.dockerflow",
+    "web.prometheus",
+    "web.error_handlers",
+)
+
+
+@pytest.mark.parametrize("name", BELOW_ASGI)
+def test_the_layer_below_asgi_never_imports_the_app(name):
+    imported = project_imports(name, MODULES[name])
+    assert not [module for module in imported if permitted(module, UPPER)]
+
+
+def third_party_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_judgement_of_post_knows_no_transport():
+    assert not third_party_imports(MODULES["admission"]) & {"uvicorn", "starlette", "fastapi", "httptools"}

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pytest
 
 from scrypt_helper.engines import Engine, HashContext, ScryptParams
-from scrypt_helper.scheduler import DeadlineExceeded, Draining, QueueFull, Scheduler
+from scrypt_helper.scheduler import DeadlineExceeded, Draining, Place, QueueFull, Scheduler
 
 A = ScryptParams(salt=b"a", n=16, r=1, p=1, buflen=16)
 B = ScryptParams(salt=b"b", n=16, r=1, p=1, buflen=16)
@@ -427,31 +427,7 @@ def test_starting_twice_starts_the_workers_once():
     assert scheduler.close(timeout=5)
 
 
-async def test_a_promised_place_counts_the_work_of_its_own_parameters():
-    # By the start-up estimate a job of COSTLY takes the worker 10 s, and one of A (a 64th of its
-    # memory) 10/64 s; jobs may wait up to 34 s, so one is admitted within 0.6 x 34 = 20.4 s.
-    costly_params = ScryptParams(salt=b"c", n=1024, r=1, p=1, buflen=16)
-    engine = GatedEngine()
-    scheduler = Scheduler(
-        engine, workers=1, queue_size=100, max_queue_wait=34.0, reserve=costly_params, job_seconds_hint=10.0
-    )
-    scheduler.start()
-    running = asyncio.ensure_future(scheduler.submit(costly_params, b"running"))
-    await asyncio.to_thread(engine.started.acquire)
-    cheap = [scheduler.promise(A) for _ in range(40)]  # 40 x 10/64 s = 6.25 s of work ahead
-    assert scheduler.expected_wait() == pytest.approx(10.0 + 6.25, abs=0.5)
-    costly = scheduler.promise(costly_params)
-    with pytest.raises(QueueFull, match="maximum queue wait"):
-        scheduler.promise(costly_params)  # 26.25 s ahead
-    for place in [*cheap, costly]:
-        scheduler.let_go(place)
-    assert scheduler.expected_wait() == pytest.approx(10.0, abs=0.5)
-    engine.gate.set()
-    await running
-    assert scheduler.close(timeout=5)
-
-
-async def test_a_promised_place_counts_until_it_is_let_go_and_its_job_is_not_judged_again():
+async def test_a_promised_place_counts_until_its_job_takes_it_and_the_job_is_not_judged_again():
     engine = GatedEngine()
     scheduler = make(engine, workers=1, queue_size=0)  # one place: the worker's
     place = scheduler.promise(A)
@@ -459,11 +435,13 @@ async def test_a_promised_place_counts_until_it_is_let_go_and_its_job_is_not_jud
         scheduler.promise(A)  # the place is kept for the first
     with pytest.raises(QueueFull):
         scheduler.check_admission()
-    scheduler.let_go(place)  # the first is about to be submitted: its place passes to its job
+    work = scheduler.submit(A, b"promised", place=place)  # the place becomes the job, in one step
+    with pytest.raises(QueueFull):
+        scheduler.promise(A)  # still taken: by the queued job now
     engine.gate.set()
-    result = await scheduler.submit(A, b"promised", admitted=True)
+    result = await work
     assert result.output == expected(A, b"promised")
     scheduler.let_go(scheduler.promise(A))  # free again
     assert scheduler.close(timeout=5)
     with pytest.raises(Draining):
-        await scheduler.submit(A, b"late", admitted=True)  # only shutting down refuses an admitted job
+        await scheduler.submit(A, b"late", place=Place(0.0))  # only shutting down refuses it

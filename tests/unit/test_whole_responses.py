@@ -8,7 +8,10 @@ from typing import Any
 import uvicorn
 from uvicorn.server import ServerState
 
-from scrypt_helper.web.connection_limits import guarded_protocol
+from scrypt_helper.log import SummaryLog
+from scrypt_helper.metrics import Metrics
+from scrypt_helper.web.connection_limits import ConnectionLimits, protocol_factory
+from scrypt_helper.web.edge import EdgeRefusals
 
 
 class RecordingTransport(asyncio.Transport):
@@ -48,8 +51,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 async def test_headers_and_body_leave_in_one_write():
     config = uvicorn.Config(app, log_config=None, access_log=False, server_header=False, date_header=False)
     config.load()
-    protocol_class = guarded_protocol(read_timeout=5, max_connections=10)
-    protocol = protocol_class(config=config, server_state=ServerState(), app_state={})
+    make_protocol = protocol_factory(ConnectionLimits(5, 10), EdgeRefusals(Metrics(), SummaryLog()))
+    protocol = make_protocol(config=config, server_state=ServerState(), app_state={})
     transport = RecordingTransport()
     protocol.connection_made(transport)
     for _ in range(2):  # and again on the same keep-alive connection

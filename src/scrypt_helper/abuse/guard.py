@@ -53,10 +53,15 @@ class Guard:
         # Bans come only from ``ban`` rules: a node with none looks none up, and a request no rule
         # counts then costs no trip to the store.
         self._bans = any(rule.policy == "ban" for rule in self.rules)
-        self._counts_requests = self._bans or any(rule.action == "request" for rule in self.rules)
+        # A guard with no deny list and no rule that looks at a request refuses only unknown keys.
+        self._judges_requests = bool(self.denylist) or any(
+            rule.action in ("request", "bad_key") or rule.policy == "ban" for rule in self.rules
+        )
         # The refusals this node gave, each until its block or ban ends: the door of ``/`` refuses
         # a client's next hashes from here, with no store trip and no body read. Bounded, LRU.
-        self._penalties: collections.OrderedDict[ClientIdentity, tuple[float, str, str]] = (
+        # Each with its end, rule label, policy, and whether the client's requests still count
+        # against the ``request`` rules (a ``scrypt`` rule's block refuses hashes only).
+        self._penalties: collections.OrderedDict[ClientIdentity, tuple[float, str, str, bool]] = (
             collections.OrderedDict()
         )
         # Hashes each scrypt rule and key admitted that are neither computed nor refused yet. Only
@@ -73,26 +78,11 @@ class Guard:
         self._observe("denylist", "deny")
         return True
 
-    def counts(self, client: ClientIdentity) -> bool:
-        """Whether ``admit_request`` would count this client's request or look up its bans."""
-        return self._counts_requests and not self.allowed(client)
-
     @property
     def counts_at_once(self) -> bool:
-        """Whether ``count_request_now`` may be used: the limits live in this process's memory only."""
+        """Whether its judgements wait for nothing: the limits live in this process's memory only,
+        so a caller that cannot await may run them to their end at once (``eager``)."""
         return self.store.redis is None
-
-    def count_request_now(self, client: ClientIdentity) -> None:
-        """Count a request already refused otherwise, as ``admit_request`` would, without awaiting:
-        in memory nothing waits, so the coroutine runs to its end here, with no task to schedule.
-        A block or ban it trips refuses the client's next requests (``penalty``)."""
-        counting = self.admit_request(client)
-        try:
-            counting.send(None)
-        except (StopIteration, errors.ApiError):
-            return
-        counting.close()
-        raise RuntimeError("counting in memory waited for something")
 
     async def admit_request(self, client: ClientIdentity) -> None:
         """Any API request: deny list, bans, key blocks, the ``request`` rules, then an unknown key.
@@ -100,6 +90,10 @@ class Guard:
         Raises ApiError to refuse: 403 on the deny list, 429 for a ban, a block or a rule, 401 for
         an unknown API key once it has been counted against the address.
         """
+        if not self._judges_requests:
+            if client.unknown_key:
+                raise errors.invalid_api_key()
+            return
         if not self.allowed(client):
             if self.denied(client):
                 raise errors.forbidden()
@@ -112,6 +106,19 @@ class Guard:
                 self._refuse(client, await self._run(self._decide_request(client, blocks, counted)))
         if client.unknown_key:
             raise errors.invalid_api_key()
+
+    async def admit_head(self, client: ClientIdentity) -> None:
+        """``admit_request`` for a request whose head is all that is known, from this node's memory
+        where it can be: a ban, or a block of a ``request`` rule, this node gave and that is still
+        in force refuses with no store trip (``admit_request`` would refuse it uncounted too). A
+        block of a ``scrypt`` rule refuses only hashes: the request is counted against the
+        ``request`` rules first, so that its flood still trips their blocks and bans."""
+        entry = self._penalties.get(client) if self._penalties else None
+        if entry is not None and not entry[3] and (refused := self.penalty(client)) is not None:
+            raise refused
+        await self.admit_request(client)
+        if entry is not None and (refused := self.penalty(client)) is not None:
+            raise refused
 
     async def admit_scrypt(self, client: ClientIdentity) -> HashAttempt:
         """A valid hash request: blocks, then the ``scrypt`` rules. Raises ApiError to refuse.
@@ -132,7 +139,7 @@ class Guard:
             raise
         if refused is not None:
             attempt.forget()
-            self._refuse(client, refused)
+            self._refuse(client, refused, hashes_only=True)
         return attempt
 
     def _keyed(self, client: ClientIdentity, action: Action) -> list[Keyed]:
@@ -201,29 +208,32 @@ class Guard:
         except StoreUnavailable:
             raise errors.service_unavailable("rate-limit storage unavailable", 1) from None
 
-    def penalty(self, client: ClientIdentity) -> float | None:
-        """Seconds left of a block or ban this node refused ``client`` for, counted as a refusal;
-        None when there is none in force. Synchronous: no store is asked."""
+    def penalty(self, client: ClientIdentity) -> errors.ApiError | None:
+        """The 429 of a block or ban this node refused ``client`` for that is still in force, counted
+        as a refusal; None when there is none. Synchronous: no store is asked."""
         entry = self._penalties.get(client)
         if entry is None:
             return None
-        until, label, policy = entry
+        until, label, policy, _ = entry
         left = until - time.monotonic()
         if left <= 0:
             del self._penalties[client]
             return None
         self._observe(label, policy)
-        return left
+        return errors.too_many_requests(left, label)
 
-    def _refuse(self, client: ClientIdentity, refused: Refusal | None) -> None:
+    def _refuse(self, client: ClientIdentity, refused: Refusal | None, *, hashes_only: bool = False) -> None:
+        """Refuse with 429 and keep the refusal until it ends, for ``penalty`` (bounded, LRU);
+        ``hashes_only``: a ``scrypt`` rule's block, under which requests still count."""
         if refused is not None:
             label, policy, seconds = refused
             self._observe(label, policy)
-            self._penalties[client] = (time.monotonic() + seconds, label, policy)
+            counts = hashes_only and policy == "block"
+            self._penalties[client] = (time.monotonic() + seconds, label, policy, counts)
             self._penalties.move_to_end(client)
             if len(self._penalties) > MAX_PENALTIES:
                 self._penalties.popitem(last=False)
-            raise errors.too_many_requests(seconds)
+            raise errors.too_many_requests(seconds, label)
 
     @staticmethod
     def _log(rule: Rule, key: str, policy: str) -> None:

@@ -300,7 +300,7 @@ def variant_figures(report: dict[str, Any], prefix: str) -> list[Figure]:
     return figures
 
 
-def refusal_figures(report: dict[str, Any]) -> list[Figure]:
+def refusal_figures(report: dict[str, Any], prefix: str = "") -> list[Figure]:
     """Each refusal's rate against the bare app's, through bench's generator and through wrk."""
     figures = []
     for tool in ("bench", "wrk"):
@@ -310,7 +310,7 @@ def refusal_figures(report: dict[str, Any]) -> list[Figure]:
             continue
         figures.append(
             Figure(
-                f"bare app 200s/s ({tool})",
+                f"{prefix}bare app 200s/s ({tool})",
                 bare["per_second"],
                 "/s",
                 None,
@@ -324,7 +324,7 @@ def refusal_figures(report: dict[str, Any]) -> list[Figure]:
                 continue
             figures.append(
                 Figure(
-                    f"{kind}s/s vs bare ({tool})",
+                    f"{prefix}{kind}s/s vs bare ({tool})",
                     100 * row["vs_bare"],
                     "%",
                     at_least(100 * RATIO_TARGET) if tool == "bench" else None,
@@ -366,13 +366,31 @@ def run_overload_bench(params: ScryptParams, engine: str, args: argparse.Namespa
         "seconds": args.seconds,
         "variants": [measure_variant(params, variant, engine, args.seconds) for variant in variants],
     }
-    report["refusals"] = measure_refusals(
-        params, args.seconds, processes=variants[0].processes, wrk_rounds=max(1, int(args.seconds // 4))
-    )
+    wrk_rounds = max(1, int(args.seconds // 4))
+    # Refusals once, on the first variant's process count; once per variant where the variants
+    # differ in what judges a refusal (``door``), so that the two columns compare.
+    judged_apart = len({str(variant.flags.get("door", "true")).lower() for variant in variants}) > 1
+    measured = variants if judged_apart else variants[:1]
+    refusals = [
+        measure_refusals(
+            params,
+            args.seconds,
+            processes=variant.processes,
+            wrk_rounds=wrk_rounds,
+            node_flags={"door": variant.flags["door"]} if "door" in variant.flags else {},
+        )
+        for variant in measured
+    ]
+    report["refusals"] = refusals[0]
+    if judged_apart:
+        report["refusals_by_variant"] = {
+            variant.label: r for variant, r in zip(measured, refusals, strict=True)
+        }
     figures = []
     for variant in report["variants"]:
         figures += variant_figures(variant, f"[{variant['label']}] " if len(variants) > 1 else "")
-    figures += refusal_figures(report["refusals"])
+    for variant, rows in zip(measured, refusals, strict=True):
+        figures += refusal_figures(rows, f"[{variant.label}] " if judged_apart else "")
     report["batching"] = measure_batching(params, engine, args)
     figures += batching_figures(report["batching"])
     report["figures"] = [figure.as_dict() for figure in figures]
@@ -381,6 +399,6 @@ def run_overload_bench(params: ScryptParams, engine: str, args: argparse.Namespa
         f"{variants[0].label}, max-queue-wait {variants[0].max_queue_wait:g} s; generator on the same cores"
     )
     print(table(figures))
-    for note in report["refusals"]["notes"]:
+    for note in {note for rows in refusals for note in rows["notes"]}:
         print(f"note: {note}")
     return report

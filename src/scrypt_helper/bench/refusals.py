@@ -335,9 +335,15 @@ def _ban(url: str, body: bytes) -> None:
 
 
 def measure_refusals(
-    params: ScryptParams, seconds: float, *, processes: int = 1, wrk_rounds: int = 2
+    params: ScryptParams,
+    seconds: float,
+    *,
+    processes: int = 1,
+    wrk_rounds: int = 2,
+    node_flags: dict[str, object] | None = None,
 ) -> dict[str, Any]:
-    """Start the bare app and the two refusing nodes, measure in a generator process, summarise."""
+    """Start the bare app and the refusing nodes (with ``node_flags``, e.g. ``door=false``), measure
+    in a generator process, summarise."""
     valid = json.dumps(request_body(params, bytes(range(32)))).encode()
     bad = json.dumps({**request_body(params, bytes(range(32))), "N": params.n * 2}).encode()
     keeper_body = json.dumps(request_body(SLOW_PARAMS, bytes(range(32)))).encode()
@@ -349,6 +355,7 @@ def measure_refusals(
         "max_connections": 4096,
         "max_connections_per_client": 4096,
         **extra,
+        **(node_flags or {}),
     }
     progress("refusals: starting the bare app and three nodes: one bans, one parses, one is kept busy")
     allowed = allowed_params_json(params)

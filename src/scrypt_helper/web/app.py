@@ -64,10 +64,10 @@ def create_app(node: Node) -> FastAPI:
     app.openapi = lambda: app.openapi_schema or _document(app)  # type: ignore[method-assign]
 
     # Each add_middleware wraps what is already there: the last added sees a request first.
-    # A request passes: request id and summary log, metrics, security headers, CORS, faults, then
-    # the endpoint of ``/`` or the routers. A fault's 500 is made inside all the others, so that
-    # it goes out through them.
-    app.add_middleware(scrypt.ScryptEndpoint, node=node)
+    # A request passes: request id and summary log, metrics, security headers and Date, then the
+    # endpoint of ``/``, which writes every header of its answers itself (CORS included); every
+    # other request goes on through CORS and faults to the routers. A fault's 500 is made inside
+    # all the others, so that it goes out through them.
     app.add_middleware(FaultMiddleware)
     app.add_middleware(
         CORSMiddleware,
@@ -80,6 +80,7 @@ def create_app(node: Node) -> FastAPI:
         allow_credentials=False,
         max_age=86400,
     )
+    app.add_middleware(scrypt.ScryptEndpoint, node=node)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=node.metrics)
     app.add_middleware(RequestSummaryMiddleware, summary_log=node.summary_log)

@@ -1,64 +1,58 @@
-"""uvicorn's HTTP protocol with a request-read deadline and connection caps.
+"""uvicorn's HTTP protocol held to HTTP: bounded heads, a read deadline, connection caps, the door.
 
-A client must send its request line, headers and body within ``read_timeout`` seconds
-of starting them (slowloris clients are disconnected). A node serves at most
-``max_connections`` connections; a connection beyond them is answered a JSON 503 as soon
-as its request line shows it is not a health check, so load balancers and probes still
-get through. Where the node trusts no proxy, one client (an address, an IPv6 /64) holds
-at most ``max_per_client`` connections: its next ones get the 503 at once, and beyond twice
-that many they are reset unanswered. Each response leaves in one write (``whole_responses``).
-A refusal of ``/`` that its headers decide is answered here, below ASGI (``door``).
+- A request's head (request line and headers) larger than ``max_header_bytes`` is answered 431
+  and the connection closed, before the parser copies more of it.
+- A client must send its request line, headers and body within ``read_timeout`` seconds of
+  starting them (slowloris clients are disconnected).
+- A node serves at most ``max_connections`` connections; a connection beyond them is answered a
+  JSON 503 as soon as its request line shows it is not a health check, so load balancers and
+  probes still get through. Where the node trusts no proxy, one client (an address, an IPv6 /64)
+  holds at most ``max_per_client`` connections: its next ones get the 503 at once, and beyond
+  twice that many they are reset unanswered.
+- Trailers of a chunked body are dropped: they never become request headers.
+- ``POST /`` is judged by the door (``web.door``) as its head and then its body come.
+- Every refusal written here is counted, logged under the refusal budget and encoded with the
+  headers of every other answer (``web.edge``). Each response leaves in one write
+  (``whole_responses``).
+
+``GuardedHttpProtocol`` is a plain subclass of uvicorn's ``HttpToolsProtocol``; what it shares
+with the node's other connections is the ``ConnectionLimits`` it is given. Every private member
+of uvicorn it uses is listed, with its call shape, in ``tests/unit/test_uvicorn_contract.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
-import json
 import socket
 import struct
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import httptools
+from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from scrypt_helper import errors
-from scrypt_helper.scheduler import Place
-from scrypt_helper.web.door import Door, Pending
-from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
-from scrypt_helper.web.scrypt import PROMISED
+from scrypt_helper.admission import Admitted, RequestHead, Ticket
+from scrypt_helper.web.door import Door
+from scrypt_helper.web.edge import RESET, TIMED_OUT, EdgeRefusals
+from scrypt_helper.web.handoff import DECISION, REQUEST_ID
 from scrypt_helper.web.whole_responses import WholeResponseTransport
-
-
-def _overloaded_response() -> bytes:
-    """Written below ASGI, so it carries by itself what the middleware adds to every other answer."""
-    error = errors.service_unavailable("too many open connections", 1)
-    body = json.dumps(error.body()).encode()
-    headers = {
-        "content-type": "application/json",
-        **SECURITY_HEADERS,
-        **error.headers(),
-        "connection": "close",
-        "content-length": str(len(body)),
-    }
-    lines = [
-        "HTTP/1.1 503 Service Unavailable",
-        *(f"{name.lower()}: {value}" for name, value in headers.items()),
-    ]
-    return "\r\n".join([*lines, "", ""]).encode() + body
-
-
-OVERLOADED_RESPONSE = _overloaded_response()
-
 
 # SO_LINGER on, with no time to linger: closing the socket sends a reset, whether or not the
 # client's request has arrived yet (a plain close before it has would look like an orderly end).
 RESET_ON_CLOSE = struct.pack("ii", 1, 0)
-
 # Answered beyond the cap too: a node busy with connections is not a dead node.
 HEALTH_CHECK_PATHS = frozenset({b"/__lbheartbeat__", b"/__heartbeat__"})
+# nginx's own default for a request's head (large_client_header_buffers: 8 KiB).
+MAX_HEADER_BYTES = 8192
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def client_key(host: str) -> str:
@@ -83,171 +77,291 @@ def reset(transport: Any) -> None:
     transport.abort()
 
 
-def guarded_protocol(
-    read_timeout: float, max_connections: int, max_per_client: int | None = None, door: Door | None = None
-) -> type[HttpToolsProtocol]:
-    """An HttpToolsProtocol subclass enforcing these limits (uvicorn builds one per connection).
+@dataclass(eq=False)
+class ConnectionLimits:
+    """The limits of one server's connections, and the state they share to enforce them.
 
-    ``max_per_client`` is None where the socket peers are trusted proxies: cutting one off
-    would cut off every client behind it, so the proxy's own per-client limit does that job.
-    ``door`` may answer a request from its headers (``web.door``); its body is then dropped unread.
-    """
-    admitted: set[HttpToolsProtocol] = set()  # the connections within max_connections
-    per_client: Counter[str] = Counter()  # open connections of each client (max_per_client only)
+    ``max_per_client`` is None where the socket peers are trusted proxies: cutting one off would
+    cut off every client behind it, so the proxy's own per-client limit does that job."""
 
-    class GuardedHttpProtocol(HttpToolsProtocol):
-        _deadline: asyncio.TimerHandle | None = None
-        _client_key: str | None = None
-        _refused = False
-        _answered = False  # this request was answered by the door; its body is being dropped
-        _pending: Pending | None = None  # the door holds this request's body, to judge it whole
-        _reading = False  # a request has begun and is not complete: the read deadline applies
-        _held: bytearray  # per connection, made in connection_made
+    read_timeout: float
+    max_connections: int
+    max_per_client: int | None = None
+    max_header_bytes: int = MAX_HEADER_BYTES
+    admitted: set[GuardedHttpProtocol] = field(default_factory=set)  # within max_connections
+    per_client: Counter[str] = field(default_factory=Counter)  # open connections by client
 
-        def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-            self._held = bytearray()
-            super().connection_made(WholeResponseTransport(transport, self.loop))  # type: ignore[arg-type]
-            if max_per_client is not None and self.client is not None:
-                self._client_key = client_key(self.client[0])
-                per_client[self._client_key] += 1
-                held = per_client[self._client_key]
-                if held > 2 * max_per_client:
-                    # Far over its share: reset unanswered, so one client's sockets stay bounded.
-                    self._refused = True
-                    reset(transport)
+
+def protocol_factory(
+    limits: ConnectionLimits, edge: EdgeRefusals, door: Door | None = None
+) -> Callable[..., GuardedHttpProtocol]:
+    """What uvicorn's ``Config(http=...)`` takes: it builds one protocol per connection."""
+    return functools.partial(GuardedHttpProtocol, limits=limits, edge=edge, door=door)
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """One connection, its requests read under ``limits`` and ``POST /`` judged by ``door``."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: ConnectionLimits,
+        edge: EdgeRefusals,
+        door: Door | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits = limits
+        self.edge = edge
+        self.door = door
+        self.deadline: asyncio.TimerHandle | None = None  # the read deadline, while it runs
+        self.client_key: str | None = None  # counted in limits.per_client
+        self.refused = False  # answered the cap's 503 or reset: nothing more is read
+        self.reading = False  # a request has begun and is not complete: the read deadline applies
+        self.in_head = True  # the next bytes read belong to a request's head
+        self.head_bytes = 0  # bytes of the current head read so far
+        self.headers_done = False  # this request's headers are complete: later fields are trailers
+        self.request_head: RequestHead | None = None  # a POST / the door judges
+        self.ticket: Ticket | None = None  # the door holds this request's body, to judge it whole
+        self.held = bytearray()
+        self.answered = False  # the door answered this request; the rest of it is dropped
+
+    # -- the connection ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(WholeResponseTransport(transport, self.loop))  # type: ignore[arg-type]
+        limits = self.limits
+        if limits.max_per_client is not None and self.client is not None:
+            self.client_key = client_key(self.client[0])
+            limits.per_client[self.client_key] += 1
+            held = limits.per_client[self.client_key]
+            if held > 2 * limits.max_per_client:
+                # Far over its share: reset unanswered, so one client's sockets stay bounded.
+                self.refused = True
+                self.edge.record(RESET, "client_cap_reset")
+                reset(transport)
+                return
+            if held > limits.max_per_client:
+                self._refuse("client_cap")
+                return
+        if len(limits.admitted) < limits.max_connections:
+            limits.admitted.add(self)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self.limits.admitted.discard(self)
+        if self.client_key is not None:
+            per_client = self.limits.per_client
+            per_client[self.client_key] -= 1
+            if not per_client[self.client_key]:
+                del per_client[self.client_key]
+            self.client_key = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the parser; while a head is being read, no more of it than the limit allows."""
+        if self.refused:
+            return
+        self._unset_keepalive_if_required()
+        limit = self.limits.max_header_bytes
+        if not self.in_head or len(data) <= limit - self.head_bytes:  # the usual case: feed it whole
+            self.head_bytes += len(data) if self.in_head else 0
+            if self._feed(data) and self.reading and self.deadline is None:
+                self._arm()
+            return
+        view = memoryview(data)
+        while view and not self.transport.is_closing():
+            if self.in_head:
+                if self.head_bytes >= limit:
+                    self._head_too_large()
                     return
-                if held > max_per_client:
-                    self._refuse()
-                    return
-            if len(admitted) < max_connections:
-                admitted.add(self)
+                piece, view = view[: limit - self.head_bytes], view[limit - self.head_bytes :]
+                self.head_bytes += len(piece)
+            else:
+                piece, view = view, view[len(view) :]
+            if not self._feed(bytes(piece)):
+                return
+        # A request still incomplete once these bytes are read gets its deadline now; one that
+        # came whole in one read, the usual case, never needs a timer.
+        if self.reading and self.deadline is None:
             self._arm()
 
-        def data_received(self, data: bytes) -> None:
-            if self._refused:
-                return
-            super().data_received(data)
-            # A request still incomplete once these bytes are read gets its deadline now; one that
-            # came whole in one read, the usual case, never needs a timer.
-            if self._reading and self._deadline is None:
-                self._arm()
+    def _feed(self, data: bytes) -> bool:
+        """Parse ``data``; False once the parser can read no more of this connection."""
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._refuse_unparsable()
+            return False
+        except httptools.HttpParserUpgrade:
+            # No protocol to switch to: the request is served as a plain one (its answer ends the
+            # connection), and whatever follows its head is never read.
+            self.edge.metrics.count_rejection("upgrade")
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.keep_alive = False
+            else:
+                self.transport.close()
+            return False
+        return True
 
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self._disarm()  # the idle connection's deadline gives way to this request's
-            self._reading = True
+    # -- the parser's callbacks ---------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        # A request has begun: no keep-alive timer runs under it (an earlier answer may have
+        # started one in this same read), and the idle connection's deadline gives way to its own.
+        self._unset_keepalive_if_required()
+        self._disarm()
+        self.reading = True
+        self.headers_done = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self.headers_done:
+            return  # a trailer, after a chunked body: never a request header
         # Beyond the cap, a request is served only if it is a health check. Its URL is
         # complete at its first header (or at the end of headers, if it has none).
-        def on_header(self, name: bytes, value: bytes) -> None:
-            if self._may_proceed():
-                super().on_header(name, value)
+        if self._may_proceed():
+            super().on_header(name, value)
 
-        def on_headers_complete(self) -> None:
-            if not self._may_proceed():
-                return
-            if door is not None and self._door_decides():
-                return
-            super().on_headers_complete()
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+        self.in_head, self.head_bytes = False, 0
+        if not self._may_proceed():
+            return
+        if self.door is not None and self._door_decides(self.door):
+            return
+        super().on_headers_complete()
 
-        def on_body(self, body: bytes) -> None:
-            if self._refused or self._answered:
-                return
-            if self._pending is not None:
-                self._held += body
-                if len(self._held) > door.max_body_bytes:  # type: ignore[union-attr]
-                    self._answer(door.too_large(self._pending))  # type: ignore[union-attr]
-                return
-            super().on_body(body)
+    def on_body(self, body: bytes) -> None:
+        if self.refused or self.answered:
+            return
+        if self.ticket is not None:
+            self.held += body
+            if len(self.held) > self.door.max_body_bytes:  # type: ignore[union-attr]
+                self._answer(self.door.too_large(self.ticket))  # type: ignore[union-attr]
+            return
+        super().on_body(body)
 
-        def on_message_complete(self) -> None:
-            if self._refused:
+    def on_message_complete(self) -> None:
+        self.in_head, self.head_bytes = True, 0
+        if self.refused:
+            return
+        self.reading = False
+        self._disarm()
+        if self.ticket is not None:
+            ticket, body = self.ticket, bytes(self.held)
+            self.ticket, self.held = None, bytearray()
+            outcome = self.door.body(ticket, body)  # type: ignore[union-attr]
+            if not isinstance(outcome, bytes):
+                self._hand_on(outcome, ticket.head, body)
                 return
-            self._reading = False
-            self._disarm()
-            if self._pending is not None:
-                pending, body = self._pending, bytes(self._held)
-                self._pending, self._held = None, bytearray()
-                verdict = door.judge_body(pending, body)  # type: ignore[union-attr]
-                if isinstance(verdict, Place):  # a valid request: on to the app, as if it had just come
-                    self.scope["state"][PROMISED] = verdict  # admitted: its place in the queue is kept
-                    super().on_headers_complete()
-                    if body:
-                        super().on_body(body)
-                    super().on_message_complete()
-                    return
-                self._answer(verdict)
-            if self._answered:
-                self._answered = False
-                self.on_response_complete()  # keep-alive timer, the next request
-                return
-            super().on_message_complete()
+            self._answer(outcome)
+        if self.answered:
+            self.answered = False
+            if not self.transport.is_closing():
+                self.on_response_complete()  # keep-alive timer, or the next request
+            return
+        super().on_message_complete()
 
-        def _door_decides(self) -> bool:
-            """Let the door refuse the request now, or hold its body to judge it with, if no earlier
-            answer is still on its way (pipelined answers keep their order) and the client keeps
-            the connection. False: serve it the usual way."""
-            if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
-                return False
-            if self.parser.get_http_version() != "1.1" or not self.parser.should_keep_alive():
-                return False
-            peer = self.client[0] if self.client else None
-            verdict = door.refusal(self.parser.get_method(), self.url, self.headers, peer)  # type: ignore[union-attr]
-            if verdict is None:
-                return False
-            if isinstance(verdict, bytes):
-                self._answer(verdict)
-            else:
-                self._pending = verdict
+    # -- the door -------------------------------------------------------------------------------------
+
+    def _door_decides(self, door: Door) -> bool:
+        """Let the door judge a ``POST /`` from its head. True: it answered, or holds the body to
+        judge it whole. False: serve the request the usual way (the door may have handed on its
+        judgement in the request's scope). The door steps aside while an earlier answer is on its
+        way (pipelined answers keep their order), and for HTTP/1.0, ``Connection: close`` and
+        upgrades, whose connections it would not keep."""
+        parser = self.parser
+        if (self.cycle is not None and not self.cycle.response_complete) or self.pipeline:
+            return False
+        if parser.get_method() != b"POST" or self.url != b"/":
+            return False
+        if parser.get_http_version() != "1.1" or not parser.should_keep_alive() or parser.should_upgrade():
+            return False
+        head, outcome = door.head(self.headers, self.client[0] if self.client else None)
+        self.scope["state"][REQUEST_ID] = head.request_id
+        if isinstance(outcome, bytes):
+            self._answer(outcome, close=head.expects_continue)
             return True
+        if isinstance(outcome, Ticket):
+            self.ticket = outcome
+            if head.expects_continue:  # the body is welcome: ask for it, once
+                self.transport.write(CONTINUE)
+                self.expect_100_continue = False
+            return True
+        self.scope["state"][DECISION] = outcome  # a judgement that waits: the endpoint awaits it
+        return False
 
-        def _answer(self, answer: bytes) -> None:
-            """Write the door's answer; what is left of the request is dropped as it comes."""
-            self._pending, self._held = None, bytearray()
-            self._answered = True
-            self.transport.write(answer)
+    def _hand_on(self, decision: Admitted | asyncio.Task[Any], head: RequestHead, body: bytes) -> None:
+        """Serve a request whose body the door held, with its judgement, as if it had just come."""
+        self.scope["state"][DECISION] = decision
+        super().on_headers_complete()
+        if body:
+            super().on_body(body)
+        super().on_message_complete()
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            admitted.discard(self)
-            if self._client_key is not None:
-                per_client[self._client_key] -= 1
-                if not per_client[self._client_key]:
-                    del per_client[self._client_key]
-                self._client_key = None
-            super().connection_lost(exc)
+    def _answer(self, answer: bytes, *, close: bool = False) -> None:
+        """Write the door's answer; what is left of the request is dropped as it comes, or, with
+        ``close`` (the answer says so), the connection closes."""
+        self.ticket, self.held = None, bytearray()
+        self.answered = True
+        self.transport.write(answer)
+        if close:
+            self.transport.close()
 
-        def _may_proceed(self) -> bool:
-            if (
-                not self._refused
-                and self not in admitted
-                and httptools.parse_url(self.url).path not in HEALTH_CHECK_PATHS
-            ):
-                self._refuse()
-            return not self._refused
+    # -- refusals below the app -------------------------------------------------------------------------
 
-        def _refuse(self) -> None:
-            """Answer the JSON 503 and stop writing; then drop what the client still sends until it
-            closes, or until the read deadline. Closing with its request unread would reset the
-            connection, and the client could lose the answer."""
-            self._refused = True
-            if not self.transport.is_closing():
-                self.transport.write(OVERLOADED_RESPONSE)
-                self.transport.write_eof()
-            self._arm()
+    def _may_proceed(self) -> bool:
+        if (
+            not self.refused
+            and self not in self.limits.admitted
+            and httptools.parse_url(self.url).path not in HEALTH_CHECK_PATHS
+        ):
+            self._refuse("over_capacity")
+        return not self.refused
 
-        def _arm(self) -> None:
-            self._disarm()
-            self._deadline = self.loop.call_later(read_timeout, self._too_slow)
+    def _refuse(self, reason: str) -> None:
+        """Answer the JSON 503 and stop writing; then drop what the client still sends until it
+        closes, or until the read deadline. Closing with its request unread would reset the
+        connection, and the client could lose the answer."""
+        self.refused = True
+        if not self.transport.is_closing():
+            error = errors.service_unavailable("too many open connections", 1, reason)
+            self.transport.write(self.edge.answer(error))
+            self.transport.write_eof()
+        self._arm()
 
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
+    def _refuse_unparsable(self) -> None:
+        """The parser's 400, in the error shape with every header, and the connection closed."""
+        self.refused = True
+        if not self.transport.is_closing():
+            self.transport.write(self.edge.answer(errors.bad_request("bad_request")))
+            self.transport.close()
 
-        def _too_slow(self) -> None:
-            self._deadline = None
-            if not self.transport.is_closing():
-                self.transport.close()
+    def _head_too_large(self) -> None:
+        """A head over the limit: 431, and the connection closed with the rest unread."""
+        self.refused = True
+        error = errors.head_too_large(self.limits.max_header_bytes)
+        error.reason = "head_too_large"
+        self.transport.write(self.edge.answer(error))
+        self.transport.close()
 
-    return GuardedHttpProtocol
+    def _arm(self) -> None:
+        self._disarm()
+        self.deadline = self.loop.call_later(self.limits.read_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+    def _too_slow(self) -> None:
+        self.deadline = None
+        if not self.transport.is_closing():
+            if self.reading:
+                self.edge.record(TIMED_OUT, "read_timeout")
+            self.transport.close()

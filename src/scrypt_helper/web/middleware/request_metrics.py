@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from scrypt_helper.metrics import Metrics
-
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "OPTIONS", "PUT", "PATCH", "DELETE"})
+from scrypt_helper.metrics import KNOWN_METHODS, Metrics, RequestSeries
 
 
 class RequestMetricsMiddleware:
@@ -41,23 +38,3 @@ class RequestMetricsMiddleware:
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "OTHER"
             self.series.record(route, method, status, time.perf_counter() - started)
-
-
-class RequestSeries:
-    """``Metrics.requests`` and ``request_duration``, each label set looked up once (they are bounded)."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-        self._cache: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-
-    def record(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
-        series = self._cache.get(key)
-        if series is None:
-            series = (
-                self.metrics.requests.labels(route, method, str(status)),
-                self.metrics.request_duration.labels(route),
-            )
-            self._cache[key] = series
-        series[0].inc()
-        series[1].observe(seconds)

@@ -3,25 +3,28 @@
 Dockerflow's ``RequestIdMiddleware`` and ``MozlogRequestSummaryLogger`` do this in two layers, each
 decoding every request header into a dict. Here one layer reads the three headers it needs and
 writes the same line with the same fields: ``agent``, ``path``, ``method``, ``code``, ``lang``,
-``t`` (ms), ``rid``, plus the numbers the endpoint leaves in ``scope["state"]``. The request id
-also goes into dockerflow's context, so every other log line of the request carries it. The line
-is written by the node's ``SummaryLog``, which holds refusals to a budget a second.
+``t`` (ms), ``rid``, plus the numbers the endpoint leaves in ``scope["state"]``. The request id is
+the one the protocol gave the request (``REQUEST_ID`` in its state), else a well-formed
+``X-Request-Id`` it sent, else a fresh one; it goes into the state for the endpoint, onto the
+answer, and into dockerflow's context, so every other log line of the request carries it. The
+line is written by the node's ``SummaryLog``, which holds refusals to a budget a second.
 Nothing here ever sees a request body.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 
 from dockerflow.logging import request_id_context
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scrypt_helper.log import SummaryLog
+from scrypt_helper.request_ids import request_id
+from scrypt_helper.web.handoff import REQUEST_ID
 
 
 class RequestSummaryMiddleware:
-    """Give each request an id (its ``X-Request-Id``, or a fresh UUID), answer with it, log its summary."""
+    """Give each request an id, answer with it, log its summary."""
 
     def __init__(self, app: ASGIApp, summary_log: SummaryLog) -> None:
         self.app = app
@@ -31,16 +34,18 @@ class RequestSummaryMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = agent = lang = None
+        sent = agent = lang = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
-                rid = value.decode("latin-1")
+                sent = value
             elif name == b"user-agent":
                 agent = value.decode("latin-1")
             elif name == b"accept-language":
                 lang = value.decode("latin-1")
-        rid = rid or str(uuid.uuid4())
-        encoded_rid = rid.encode("latin-1")
+        state = scope.setdefault("state", {})
+        rid = state.get(REQUEST_ID) or request_id(sent)
+        state[REQUEST_ID] = rid
+        encoded_rid = rid.encode("ascii")
         request_id_context.set(rid)
         status = 500
         started = time.perf_counter()
@@ -50,7 +55,9 @@ class RequestSummaryMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 # The answer names the id its log lines carry, so a client can quote it in a report.
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", encoded_rid)]
+                headers = message.get("headers", ())
+                if not any(name == b"x-request-id" for name, _ in headers):
+                    message["headers"] = [*headers, (b"x-request-id", encoded_rid)]
             await send(message)
 
         try:
@@ -64,5 +71,5 @@ class RequestSummaryMiddleware:
                 lang=lang,
                 seconds=time.perf_counter() - started,
                 rid=rid,
-                state=scope.get("state") or {},
+                state=state,
             )

@@ -1,26 +1,19 @@
-"""Security headers on every response the app sends, errors included, and no caching of any."""
+"""Security headers and ``Date`` on every response the app sends, errors included, and no caching of any."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-    # Answers come from secrets, and a cached health check would hide a draining node.
-    "Cache-Control": "no-store",
-}
+from scrypt_helper.web.answers import ENCODED_SECURITY_HEADERS, SECURITY_HEADERS, http_date
 
-
-ENCODED_SECURITY_HEADERS = tuple(
-    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
-)
+__all__ = ["SECURITY_HEADERS", "SecurityHeadersMiddleware"]
 
 
 class SecurityHeadersMiddleware:
-    """Add ``SECURITY_HEADERS`` to every HTTP response, keeping any a route set itself."""
+    """Add ``SECURITY_HEADERS`` and ``Date`` to every HTTP response, keeping any a route set itself.
+
+    ``Date`` is added here rather than by uvicorn, so that an answer written whole by
+    ``web.answers`` (the endpoint of ``/``) carries one, and only one."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -34,10 +27,10 @@ class SecurityHeadersMiddleware:
             if message["type"] == "http.response.start":
                 headers = message.setdefault("headers", [])
                 present = {name.lower() for name, _ in headers}
-                message["headers"] = [
-                    *headers,
-                    *(pair for pair in ENCODED_SECURITY_HEADERS if pair[0] not in present),
-                ]
+                added = [pair for pair in ENCODED_SECURITY_HEADERS if pair[0] not in present]
+                if b"date" not in present:
+                    added.append((b"date", http_date.now()))
+                message["headers"] = [*headers, *added]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
