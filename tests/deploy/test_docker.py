@@ -1,8 +1,7 @@
-"""deploy/docker: the Dockerfile passes hadolint and has the shape it promises, the build context that
-.dockerignore lets through builds the wheel with its native kernel, and docker-compose.yml is wired up.
+"""deploy/docker: the Dockerfile passes hadolint and has the shape it promises, .dockerignore lets
+through exactly what the builder copies, and docker-compose.yml is wired up.
 
-The image itself is built and run by tests/image; here the builder's wheel step is reproduced with
-pip on the same context.
+The image itself, its native wheel included, is built once by scripts/test and run by tests/image.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -179,35 +177,6 @@ def test_dockerignore_sends_what_the_builder_copies_and_nothing_else(tmp_path: P
         assert not path.endswith((".so", ".pyc")), path
         assert "__pycache__" not in path
         assert ".egg-info" not in path
-
-
-def test_the_builder_step_makes_a_wheel_with_the_native_kernel(tmp_path: Path):
-    context = tmp_path / "context"
-    build_context(context)
-    env = {**os.environ, "SCRYPT_HELPER_REQUIRE_NATIVE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "--wheel-dir",
-            str(tmp_path / "wheels"),
-            str(context),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    (wheel,) = (tmp_path / "wheels").glob("scrypt_helper-*-cp*-linux_*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert any(re.fullmatch(r"scrypt_helper/_native\.cpython-\d+-.*\.so", name) for name in names)
-    assert "scrypt_helper/engines/native.py" in names
 
 
 # -- docker-compose.yml -----------------------------------------------------------------------------------
