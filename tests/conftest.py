@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,3 +66,12 @@ def assert_error(response: httpx.Response, status: int, errno: int, message: str
     assert (document["code"], document["errno"]) == (status, errno)
     if message is not None:
         assert document["message"] == message
+
+
+@pytest.fixture
+def port_in_use() -> Iterator[int]:
+    """A port on 127.0.0.1 that another socket listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -22,14 +20,6 @@ def scrypt_helper(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         check=False,
         env={**clean, **env},
     )
-
-
-@pytest.fixture
-def port_in_use() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield sock.getsockname()[1]
 
 
 def test_a_port_in_use_ends_serve_before_the_engines_start(port_in_use: int):

@@ -4,8 +4,6 @@ bad invocation exits with its documented status (2 usage, 1 runtime) and one lin
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -162,15 +160,6 @@ def test_a_bad_invocation_exits_with_its_status_and_one_line_naming_the_flag(
     assert bad.flag in lines[0]
     if bad.variable:
         assert f"{ENV_PREFIX}{bad.flag[2:].replace('-', '_').upper()} / {bad.flag}" in lines[0]
-
-
-@pytest.fixture
-def port_in_use() -> Iterator[int]:
-    """A port another socket listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield sock.getsockname()[1]
 
 
 def test_a_port_in_use_is_a_runtime_failure_found_before_the_engines_start(
