@@ -34,6 +34,7 @@ from harness.image import (
     run_podman,
     untag,
 )
+from scrypt_helper.bench.overload import cpu_model
 
 # Hashes/s of the native engine on the production parameters: argv = [wheel dir or "", threads, seconds].
 MEASURE = """
@@ -48,13 +49,6 @@ threads, seconds = int(sys.argv[2]), float(sys.argv[3])
 figure = measure_engine(create_engine("native"), PICL_PARAMS, threads=threads, seconds=seconds)
 print(json.dumps({"hashes_per_second": figure.hashes_per_second, "module": scrypt_helper.__file__}))
 """
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} CPUs)"
-    return f"unknown ({os.cpu_count()} CPUs)"
 
 
 def megabytes(size: int) -> str:
@@ -121,7 +115,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads (default: CPUs)")
     args = parser.parse_args()
 
-    print(f"CPU: {cpu_name()}")
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} CPUs)")
     if args.image == TEST_TAG:
         began = time.monotonic()
         build_image(args.image)
