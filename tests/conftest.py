@@ -20,6 +20,26 @@ from scrypt_helper.launcher import LocalRedis, LocalServer
 SMALL = ScryptParams(salt=b"scrypt-helper-tests", n=1024, r=8, p=1, buflen=32)
 
 
+# Each directory of tests/ is a tier, marked with its name (registered in pyproject.toml), so a run
+# can pick tiers: ``pytest -m quick`` (scripts/test --quick) runs the tiers that need no server,
+# ``pytest -m "not image"`` everything but the container image.
+TIERS = ("unit", "web", "engines", "fuzz", "integration", "cluster", "deploy", "image", "loadtest")
+# The quick tiers: logic in process, and the engines' known answers against hashlib and libsodium.
+QUICK = ("unit", "web")
+QUICK_MODULES = ("tests/engines/test_engines.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        relative = item.path.relative_to(root.parent)
+        tier = relative.parts[1] if len(relative.parts) > 2 else None
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+        if tier in QUICK or relative.as_posix() in QUICK_MODULES:
+            item.add_marker(pytest.mark.quick)
+
+
 def pytest_report_header() -> str:
     return f"scrypt_helper under test: {Path(scrypt_helper.__file__).parent}"
 
