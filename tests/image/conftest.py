@@ -12,19 +12,19 @@ from harness import image as images
 
 @pytest.fixture(scope="session")
 def image() -> Iterator[str]:
-    """``IMAGE:test`` as ``python -m harness.image build`` left it (scripts/test builds it before
-    pytest), else built now; SCRYPT_HELPER_TEST_IMAGE names another image to test as it is.
+    """``IMAGE:test`` as this checkout builds it (``images.checkout_image``: scripts/test builds it while
+    the suite starts); SCRYPT_HELPER_TEST_IMAGE names another image to test as it is.
 
     Held under a tag of this session's own, so that a rebuild of ``IMAGE:test`` meanwhile (by
     another checkout's tests on the same machine) changes nothing here.
     """
     if not images.available():
         pytest.skip("podman is not installed (apt-get install podman runc debootstrap)")
-    name = os.environ.get("SCRYPT_HELPER_TEST_IMAGE", images.TEST_TAG)
-    if not images.image_exists(name):
-        if name != images.TEST_TAG:
-            pytest.fail(f"{name} is not in podman's image store")
-        images.build_image(name)
+    name = os.environ.get("SCRYPT_HELPER_TEST_IMAGE")
+    if name is None:
+        name = images.checkout_image()
+    elif not images.image_exists(name):
+        pytest.fail(f"{name} is not in podman's image store")
     held = f"{images.IMAGE}:tests-{os.getpid()}"
     images.run_podman("tag", images.inspect_image(name)["Id"], held)
     try:

@@ -44,11 +44,9 @@ needs_the_image_stack = pytest.mark.skipif(bool(MISSING), reason="; ".join(MISSI
 
 @pytest.fixture(scope="module")
 def tested_image() -> Iterator[dict]:
-    """The image the gate runs: IMAGE:test (built from this checkout if absent) under a tag of this
-    module's own, so that a rebuild of IMAGE:test meanwhile changes nothing here."""
-    if not image.image_exists(image.TEST_TAG):
-        image.build_image(image.TEST_TAG)
-    found = image.inspect_image(image.TEST_TAG)
+    """The image the gate runs: IMAGE:test as this checkout builds it, under a tag of this module's
+    own, so that a rebuild of IMAGE:test meanwhile changes nothing here."""
+    found = image.inspect_image(image.checkout_image())
     candidate = f"localhost/scrypt-helper-release-test:candidate-{uuid.uuid4().hex[:12]}"
     image.run_podman("tag", found["Id"], candidate)
     yield {**found, "tag": candidate}
