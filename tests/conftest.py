@@ -51,9 +51,17 @@ def local_node(**flags: object) -> LocalServer:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[LocalServer]:
-    """One node on the default engine allowing the production and the small parameter set."""
+    """One node on the default engine allowing the production and the small parameter set.
+
+    Its queue holds every test's requests: each job may wait 30 s, and its hash workers run at the
+    event loop's priority, so that the other test processes beside it on a busy machine (parallel
+    workers) slow its hashes rather than starve them into 503s."""
     with local_node(
-        allowed_params=allowed_json(PICL_PARAMS, SMALL), queue_size=100, log_level="DEBUG"
+        allowed_params=allowed_json(PICL_PARAMS, SMALL),
+        queue_size=100,
+        max_queue_wait=30,
+        worker_niceness=0,
+        log_level="DEBUG",
     ) as node:
         yield node
 
