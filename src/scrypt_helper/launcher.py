@@ -15,6 +15,8 @@ from types import TracebackType
 
 import httpx
 
+from scrypt_helper import process_usage
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A port nothing listens on right now."""
@@ -85,10 +87,7 @@ class LocalServer:
     def rss_bytes(self) -> int:
         """Resident memory of the server process."""
         assert self.process is not None
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS in /proc status")
+        return process_usage.resident_bytes(self.process.pid)
 
     def signal(self, sig: int) -> None:
         assert self.process is not None

@@ -16,16 +16,17 @@ import contextlib
 import os
 from typing import Any
 
+import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from scrypt_helper import process_usage
 from scrypt_helper.abuse.memory import TABLES
 from scrypt_helper.abuse.store import LimitStore
 from scrypt_helper.scheduler import Scheduler
 
 PREFIX = "scrypt_helper"
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # Hashes take tens to hundreds of milliseconds; waits range from nothing to max-queue-wait.
 HASH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -214,15 +215,12 @@ class Metrics:
         self.sample_process()
 
     def sample_process(self) -> None:
-        """This process's resident memory, CPU time and open descriptors (Linux ``/proc``)."""
+        """This process's resident memory, CPU time and open descriptors."""
         pid = self._pid
-        times = os.times()
-        self.process_cpu_seconds.labels(pid).set(times.user + times.system)
-        with contextlib.suppress(OSError):
-            with open("/proc/self/statm", "rb") as statm:
-                resident_pages = int(statm.read().split()[1])
-            self.process_resident_memory.labels(pid).set(resident_pages * PAGE_SIZE)
-            self.process_open_fds.labels(pid).set(len(os.listdir("/proc/self/fd")))
+        self.process_cpu_seconds.labels(pid).set(process_usage.cpu_seconds())
+        with contextlib.suppress(psutil.Error):
+            self.process_resident_memory.labels(pid).set(process_usage.resident_bytes())
+            self.process_open_fds.labels(pid).set(process_usage.open_fds())
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition and its content type: the whole node's, in every process."""

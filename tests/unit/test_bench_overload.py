@@ -13,19 +13,20 @@ import signal
 import statistics
 import subprocess
 import sys
+import time
 
 import pytest
 
 from scrypt_helper import wire
 from scrypt_helper.bench.criteria import MISS, NO_DATA, PASS, Figure, at_least, at_most, table
 from scrypt_helper.bench.engine import TINY_PARAMS
-from scrypt_helper.bench.flood import process_tree, tree_cpu_seconds
 from scrypt_helper.bench.honest import flood_requests
 from scrypt_helper.bench.openloop import OpenLoopResult, Schedule, hash_requests
 from scrypt_helper.bench.overload import level_report, node_refusals, parse_variant, post_summaries
 from scrypt_helper.bench.refusals import Measured, Round, RoundError, check_round, summarise
 from scrypt_helper.bench.wrk import parse_wrk, post_script
 from scrypt_helper.errors import ApiError, Errno
+from scrypt_helper.process_usage import cpu_seconds, tree_cpu_seconds
 
 
 def test_a_poisson_schedule_keeps_its_mean_rate_with_exponential_gaps():
@@ -212,8 +213,12 @@ def test_a_servers_cpu_counts_its_child_processes_and_can_leave_out_worker_threa
         assert parent.stdout is not None
         child = int(parent.stdout.readline())  # the child is running and the thread has spun
         try:
-            assert process_tree(parent.pid) == {parent.pid, child}
-            assert os.getpid() not in process_tree(parent.pid)
+            deadline = time.monotonic() + 30
+            while cpu_seconds(child) < 0.2:  # the child's own spin
+                assert time.monotonic() < deadline, "the child never spun"
+                time.sleep(0.05)
+            parent_alone, child_alone = cpu_seconds(parent.pid), cpu_seconds(child)
+            assert tree_cpu_seconds(parent.pid) >= parent_alone + child_alone
             # The spinning thread's CPU counts in the process, not in its main thread.
             assert tree_cpu_seconds(parent.pid) >= tree_cpu_seconds(parent.pid, main_threads=True) + 0.1
         finally:
@@ -223,7 +228,8 @@ def test_a_servers_cpu_counts_its_child_processes_and_can_leave_out_worker_threa
 
 CHILD_AND_THREAD = """
 import subprocess, sys, threading, time
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+SPIN = "import time\\nend = time.process_time() + 0.2\\nwhile time.process_time() < end: pass\\ntime.sleep(9)"
+child = subprocess.Popen([sys.executable, "-c", SPIN])
 def spin():
     end = time.process_time() + 0.3
     while time.process_time() < end:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import queue
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
+
+from scrypt_helper.process_usage import cpu_seconds
 
 
 def prepared_request(host: str, port: int, body: bytes, headers: dict[str, str]) -> bytes:
@@ -128,43 +128,6 @@ def random_ipv6(rng: random.Random) -> str:
     """A random address of 2001:db8::/32, all eight groups written out, as fresh clients send."""
     bits = rng.getrandbits(96)
     return "2001:db8:" + ":".join(f"{bits >> shift & 0xFFFF:x}" for shift in range(80, -16, -16))
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def process_tree(pid: int) -> set[int]:
-    """A process and its live descendants (a server with worker processes)."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rpartition(")")[2].split()[1])
-        except OSError:  # it exited meanwhile
-            continue
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = {child for child, ppid in parents.items() if ppid == parent} - tree
-        tree |= children
-        frontier.extend(children)
-    return tree
-
-
-def tree_cpu_seconds(pid: int, *, main_threads: bool = False) -> float:
-    """CPU time of a process and its live descendants; with ``main_threads``, of their main threads
-    only: a node's event loops without its hash workers."""
-    total = 0.0
-    for member in process_tree(pid):
-        path = f"/proc/{member}/task/{member}/stat" if main_threads else f"/proc/{member}/stat"
-        try:
-            fields = Path(path).read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 @dataclass(frozen=True, slots=True)

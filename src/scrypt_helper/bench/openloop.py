@@ -14,7 +14,6 @@ import contextlib
 import json
 import multiprocessing
 import random
-import resource
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Literal
 from scrypt_helper.bench.child import Child, run_async
 from scrypt_helper.bench.flood import prepared_request, random_ipv6
 from scrypt_helper.engines import ScryptParams
+from scrypt_helper.process_usage import cpu_seconds
 from scrypt_helper.wire import request_body
 
 # An arrival the generator started more than this after its time was not sent on time.
@@ -114,11 +114,6 @@ class OpenLoopResult:
     def cores(self) -> float:
         """Cores the generator used while it ran."""
         return self.cpu_seconds / self.wall_seconds if self.wall_seconds else float("nan")
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 class _Connection(asyncio.Protocol):
@@ -234,7 +229,7 @@ async def generate(
     for _ in range(warm):
         idle.append(await new_connection())
     opening: set[asyncio.Task[None]] = set()
-    cpu_before = _cpu_seconds()
+    cpu_before = cpu_seconds()
     start = loop.time() + 0.05
     end = start + schedule.seconds
     if on_start is not None:
@@ -266,7 +261,7 @@ async def generate(
             await asyncio.wait_for(all_answered.wait(), timeout=max(0.0, end - loop.time()) + grace)
     result.unanswered = in_flight
     result.wall_seconds = loop.time() - start
-    result.cpu_seconds = _cpu_seconds() - cpu_before
+    result.cpu_seconds = cpu_seconds() - cpu_before
     for connection in opened:
         if connection.transport is not None:
             connection.transport.close()

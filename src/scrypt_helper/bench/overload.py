@@ -20,7 +20,6 @@ import json
 import math
 import os
 import platform
-import resource
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -29,7 +28,6 @@ from typing import Any
 
 from scrypt_helper.bench.batching import batching_figures, measure_batching
 from scrypt_helper.bench.criteria import Figure, at_least, at_most, table
-from scrypt_helper.bench.flood import tree_cpu_seconds
 from scrypt_helper.bench.honest import FLOOD_RATE, HONEST_CLIENTS, measure_flood
 from scrypt_helper.bench.http import closed_loop, percentile
 from scrypt_helper.bench.openloop import LATE_MS, OpenLoopResult, Schedule, hash_requests, run_open_loop
@@ -38,6 +36,7 @@ from scrypt_helper.bench.report import progress
 from scrypt_helper.config import Settings, allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.launcher import LocalServer
+from scrypt_helper.process_usage import cpu_seconds, tree_cpu_seconds
 
 CAPACITY_CLIENTS = 64
 MULTIPLES = (2, 5, 20)
@@ -152,10 +151,10 @@ def measure_variant(
     }
     with LocalServer(**flags) as node:
         progress(f"[{variant.label}] closed loop, {CAPACITY_CLIENTS} clients, {seconds:.0f} s")
-        cpu_before = own_cpu_seconds()
+        cpu_before = cpu_seconds()
         loop_before = tree_cpu_seconds(node.process.pid, main_threads=True)  # type: ignore[union-attr]
         capacity = asyncio.run(closed_loop(node.url, params, CAPACITY_CLIENTS, seconds))
-        generator_cpu = own_cpu_seconds() - cpu_before
+        generator_cpu = cpu_seconds() - cpu_before
         loop_cpu = tree_cpu_seconds(node.process.pid, main_threads=True) - loop_before  # type: ignore[union-attr]
         answered = capacity.ok + capacity.rejected + capacity.late
         report["capacity"] = {
@@ -333,12 +332,6 @@ def refusal_figures(report: dict[str, Any], prefix: str = "") -> list[Figure]:
                 )
             )
     return figures
-
-
-def own_cpu_seconds() -> float:
-    """CPU time this process has used (the closed loop runs in it)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def cpu_model() -> str:

@@ -18,12 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from scrypt_helper import errors
@@ -33,6 +31,7 @@ from scrypt_helper.bench.report import progress
 from scrypt_helper.config import allowed_params_json
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper.launcher import LocalServer
+from scrypt_helper.process_usage import cpu_seconds
 from scrypt_helper.wire import parse_request, request_body
 
 SIZE = 4095  # the review's: one byte under the default --max-body-bytes
@@ -142,12 +141,6 @@ async def heartbeat_ms(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     return (time.perf_counter() - began) * 1000
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def bursts(node: LocalServer, body: bytes | None, seconds: float) -> dict[str, Any]:
     """Rounds of IN_FLIGHT copies of ``body`` sent at once, then a heartbeat behind them.
 
@@ -158,7 +151,7 @@ async def bursts(node: LocalServer, body: bytes | None, seconds: float) -> dict[
     streams = [await asyncio.open_connection(node.host, node.port) for _ in range(IN_FLIGHT if body else 0)]
     beat_reader, beat_writer = await asyncio.open_connection(node.host, node.port)
     request = prepared_request(node.host, node.port, body or b"", {})
-    cpu_before = process_cpu_seconds(node.process.pid)
+    cpu_before = cpu_seconds(node.process.pid)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     stop_at = time.monotonic() + seconds
@@ -173,7 +166,7 @@ async def bursts(node: LocalServer, body: bytes | None, seconds: float) -> dict[
     finally:
         for _, writer in [*streams, (beat_reader, beat_writer)]:
             writer.close()
-    cpu_ms = (process_cpu_seconds(node.process.pid) - cpu_before) * 1000
+    cpu_ms = (cpu_seconds(node.process.pid) - cpu_before) * 1000
     return {
         **latency_summary(latencies),
         "body_answers": {str(status): count for status, count in sorted(statuses.items())},

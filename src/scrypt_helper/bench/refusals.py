@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
@@ -35,12 +34,13 @@ import httpx
 
 from scrypt_helper.bench.bare_app import BareServer
 from scrypt_helper.bench.child import Child, run_async
-from scrypt_helper.bench.flood import exchange, prepared_request, read_answer, tree_cpu_seconds
+from scrypt_helper.bench.flood import exchange, prepared_request, read_answer
 from scrypt_helper.bench.report import progress
 from scrypt_helper.bench.wrk import WrkFigure, run_wrk, wrk_path
 from scrypt_helper.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.launcher import LocalServer
+from scrypt_helper.process_usage import cpu_seconds, tree_cpu_seconds
 from scrypt_helper.wire import request_body
 
 CONNECTIONS = 32
@@ -121,11 +121,6 @@ class Measured:
     notes: list[str] = field(default_factory=list)
 
 
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
@@ -168,7 +163,7 @@ async def _round(streams: list[Stream], target: Target, seconds: float) -> Round
     loop = asyncio.get_running_loop()
     request = target.request
     statuses: Counter[int] = Counter()
-    server_before, own_before = tree_cpu_seconds(target.pid, main_threads=True), _own_cpu()
+    server_before, own_before = tree_cpu_seconds(target.pid, main_threads=True), cpu_seconds()
     started = loop.time()
     stop_at = started + seconds
 
@@ -190,7 +185,7 @@ async def _round(streams: list[Stream], target: Target, seconds: float) -> Round
         seconds=elapsed,
         statuses=dict(statuses),
         server_cpu=tree_cpu_seconds(target.pid, main_threads=True) - server_before,
-        generator_cpu=_own_cpu() - own_before,
+        generator_cpu=cpu_seconds() - own_before,
     )
 
 

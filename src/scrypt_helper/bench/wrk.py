@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import resource
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from scrypt_helper.process_usage import children_cpu_seconds
 
 _REQUESTS = re.compile(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m)\b", re.MULTILINE)
 _NON_2XX = re.compile(r"^\s*Non-2xx or 3xx responses: (\d+)", re.MULTILINE)
@@ -61,11 +62,6 @@ def post_script(body: bytes) -> str:
     )
 
 
-def _children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 async def run_wrk(url: str, body: bytes, *, connections: int, seconds: int) -> tuple[WrkFigure, float]:
     """``wrk -t1`` POSTing ``body`` for whole ``seconds``; its figure and the CPU seconds it used."""
     binary = wrk_path()
@@ -74,7 +70,7 @@ async def run_wrk(url: str, body: bytes, *, connections: int, seconds: int) -> t
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "post.lua"
         script.write_text(post_script(body))
-        before = _children_cpu_seconds()
+        before = children_cpu_seconds()
         process = await asyncio.create_subprocess_exec(
             binary,
             "-t1",
@@ -87,7 +83,7 @@ async def run_wrk(url: str, body: bytes, *, connections: int, seconds: int) -> t
             stderr=asyncio.subprocess.STDOUT,
         )
         output, _ = await process.communicate()
-        cpu = _children_cpu_seconds() - before
+        cpu = children_cpu_seconds() - before
     if process.returncode:
         raise RuntimeError(f"wrk exited with {process.returncode}:\n{output.decode(errors='replace')}")
     return parse_wrk(output.decode(errors="replace")), cpu
