@@ -20,6 +20,7 @@ from types import TracebackType
 
 import httpx
 
+from harness.background import built
 from harness.daemons import wait_until_answering
 from scrypt_helper.launcher import free_port
 
@@ -186,28 +187,14 @@ def build_image(
         return iidfile.read_text().strip()
 
 
-# Set by scripts/test while it builds TEST_TAG in the background: a file that gets the build's exit
-# status when it ends, with the build's output in the same path plus ``.log``.
+# Set by scripts/test while it builds TEST_TAG in the background (harness.background).
 BUILD_STATUS_ENV = "SCRYPT_HELPER_IMAGE_BUILD_STATUS"
-BUILD_WAIT_SECONDS = 1200
 
 
 def checkout_image() -> str:
     """TEST_TAG as this checkout builds it: waited for where scripts/test builds it in the
     background, else built now if absent (a build of the same checkout is mostly cached)."""
-    status_path = os.environ.get(BUILD_STATUS_ENV)
-    if status_path:
-        status = Path(status_path)
-        deadline = time.monotonic() + BUILD_WAIT_SECONDS
-        while not status.read_text().strip():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the background image build did not end in {BUILD_WAIT_SECONDS} s")
-            time.sleep(1)
-        if status.read_text().strip() != "0":
-            log = Path(f"{status_path}.log")
-            tail = log.read_text()[-4000:] if log.exists() else ""
-            raise RuntimeError(f"the background image build failed:\n{tail}")
-    elif not image_exists(TEST_TAG):
+    if not built(BUILD_STATUS_ENV, "the container image") and not image_exists(TEST_TAG):
         build_image(TEST_TAG)
     return TEST_TAG
 
