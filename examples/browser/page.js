@@ -21,7 +21,7 @@ $("email").value = query.get("email") ?? "";
 
 function describe(error) {
   if (error instanceof HelperError) {
-    return `The helper refused: HTTP ${error.status}${error.errno === null ? "" : `, errno ${error.errno}`}: ${error.detail}`;
+    return `The helper refused: HTTP ${error.status}${error.errno === null ? "" : `, errno ${error.errno}`}: ${error.message}`;
   }
   if (error instanceof HelperUnavailable) {
     if (error.status === null) {

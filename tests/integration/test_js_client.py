@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -66,5 +67,34 @@ def test_the_package_is_publishable():
     assert package["engines"]["node"] == ">=20"
     assert package["license"] == "MPL-2.0"
     assert package.get("dependencies", {}) == {}
-    assert (CLIENT / package["exports"]["."]).is_file()
+    entry = package["exports"]["."]
+    assert (CLIENT / entry["default"]).is_file()
+    assert entry["types"] == package["types"]
+    assert (CLIENT / entry["types"]).is_file()
     assert all((CLIENT / path).exists() for path in package["files"])
+    assert {"LICENSE", "CHANGELOG.md"} <= set(package["files"])
+    # The changelog opens with the version the package says it is.
+    versions = re.findall(r"^## (\S+)", (CLIENT / "CHANGELOG.md").read_text(), re.MULTILINE)
+    assert versions[0] == package["version"]
+
+
+TSC = shutil.which("tsc")
+
+
+@pytest.mark.skipif(TSC is None, reason="tsc is not installed (apt-get install node-typescript)")
+def test_the_type_declarations_describe_the_client_as_its_callers_use_it():
+    # types/check.ts calls the client as a TypeScript user would, and marks what must not compile.
+    done = subprocess.run(
+        [str(TSC), "-p", str(CLIENT)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_declarations_name_every_export_of_the_client():
+    exported = set()
+    for line in (CLIENT / "src" / "index.js").read_text().splitlines():
+        if line.startswith("export {"):
+            exported |= {name.strip() for name in line.split("{")[1].split("}")[0].split(",")}
+    declarations = (CLIENT / "src" / "index.d.ts").read_text()
+    declared = set(re.findall(r"^export (?:declare )?(?:const|function|class) (\w+)", declarations, re.M))
+    assert exported == declared

@@ -11,14 +11,17 @@ export class ScryptHelperError extends Error {
 /**
  * The helper answered with an error that is not retried (400, 401, 403, 413, ...), or with an
  * answer that is not valid. `status` is the HTTP status, `errno` the service's error number
- * (null when the answer carried none), `detail` the service's message.
+ * (null when the answer carried none), `message` the service's message, as in the Python client.
  */
 export class HelperError extends ScryptHelperError {
-  constructor(status, errno, detail) {
-    super(`helper answered ${status}${errno === null ? "" : ` (errno ${errno})`}: ${detail}`);
+  constructor(status, errno, message) {
+    super(message);
     this.status = status;
     this.errno = errno;
-    this.detail = detail;
+  }
+
+  toString() {
+    return `${this.name}: helper answered ${this.status}${this.errno === null ? "" : ` (errno ${this.errno})`}: ${this.message}`;
   }
 }
 

@@ -37,8 +37,9 @@ describe("a real node", { skip: noNodes }, () => {
     assert.ok(error instanceof HelperError, String(error));
     assert.equal(error.status, 400);
     assert.equal(error.errno, 107);
-    assert.equal(error.detail, "Invalid parameter in request body: salt");
-    assert.ok(!error.message.includes(K1));
+    assert.equal(error.message, "Invalid parameter in request body: salt");
+    assert.ok(!String(error).includes(K1));
+    assert.equal(String(error), "HelperError: helper answered 400 (errno 107): Invalid parameter in request body: salt");
     assert.ok(performance.now() - began < 1000);
   });
 
