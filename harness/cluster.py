@@ -13,7 +13,6 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from types import TracebackType
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.daemons import read_log, stop_process, wait_until_answering
+from harness.daemons import Daemon, read_log
 from scrypt_helper.launcher import LocalRedis, LocalServer, free_port
 
 NGINX_DIR = Path(__file__).resolve().parents[1] / "deploy" / "nginx"
@@ -96,16 +95,19 @@ def nginx_test(binary: str, config: Path, prefix: Path) -> subprocess.CompletedP
     )
 
 
-class LocalNginx:
+class LocalNginx(Daemon):
     """nginx in the foreground (a master and one worker) proxying 127.0.0.1 ports."""
+
+    name = "nginx"
+    stop_signal = signal.SIGQUIT  # graceful: finish the requests in flight
 
     def __init__(self, upstream_ports: Iterable[int], *, port: int | None = None, **limits: object) -> None:
         binary = find_nginx()
         if binary is None:
             raise FileNotFoundError("nginx is not installed (apt-get install nginx)")
+        super().__init__()
         self.binary = binary
         self.port = port or free_port()
-        self.workdir = Path(tempfile.mkdtemp(prefix="scrypt-helper-nginx-"))
         try:
             self.config = render_local_config(
                 self.workdir, port=self.port, upstream_ports=list(upstream_ports), **limits
@@ -113,57 +115,34 @@ class LocalNginx:
         except BaseException:
             self.cleanup()
             raise
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 15.0) -> LocalNginx:
+    def check_config(self) -> None:
         checked = nginx_test(self.binary, self.config, self.workdir)
         if checked.returncode != 0:
             raise RuntimeError(f"nginx -t failed:\n{checked.stderr}")
-        with (self.workdir / "stderr.log").open("wb") as stderr:
-            self.process = subprocess.Popen(
-                [self.binary, "-p", str(self.workdir), "-c", str(self.config)],
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-            )
-        wait_until_answering(
-            "nginx",
-            self.process,
-            lambda: httpx.get(self.url + "/__lbheartbeat__", timeout=1).status_code > 0,  # any answer
-            self.error_log,
-            timeout,
-            self.stop,
-        )
-        return self
+
+    def command(self) -> list[str]:
+        return [self.binary, "-p", str(self.workdir), "-c", str(self.config)]
+
+    def answers(self) -> bool:
+        return httpx.get(self.url + "/__lbheartbeat__", timeout=1).status_code > 0  # any answer
 
     def error_log(self) -> str:
         return "".join(
             path.read_text(errors="replace")
-            for path in (self.workdir / "error.log", self.workdir / "stderr.log")
+            for path in (self.workdir / "error.log", self.workdir / self.log_name)
             if path.exists()
         )
 
+    def logs(self) -> str:
+        return self.error_log()
+
     def access_log(self) -> str:
         return read_log(self.workdir / "access.log")
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Graceful stop (SIGQUIT), SIGKILL if it lingers."""
-        stop_process(self.process, signal.SIGQUIT, timeout)
-
-    def cleanup(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> LocalNginx:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-        self.cleanup()
 
 
 class LocalCluster:

@@ -12,18 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
-from harness.daemons import read_log, stop_process, wait_until_answering
+from harness.daemons import Daemon, run_check
 from scrypt_helper.launcher import free_port
 
 
@@ -98,48 +94,40 @@ class ServerStats:
         return self.status.startswith("UP")
 
 
-class LocalHAProxy:
+class LocalHAProxy(Daemon):
     """``haproxy`` in the foreground with one frontend per region (``url(name)``) and a stats page."""
+
+    name = "haproxy"
+    start_timeout = 10.0
 
     def __init__(self, regions: Mapping[str, int], *, check: HealthCheck | None = None) -> None:
         binary = find_haproxy()
         if binary is None:
             raise FileNotFoundError("haproxy is not installed (apt-get install haproxy)")
+        super().__init__()
         self.binary = binary
         self.ports = {name: free_port() for name in regions}
         self.stats_port = free_port()
         self.check = check or HealthCheck()
-        self.workdir = Path(tempfile.mkdtemp(prefix="scrypt-helper-haproxy-"))
         self.config = self.workdir / "haproxy.cfg"
         self.config.write_text(render_config(regions, self.ports, self.stats_port, self.check))
-        self.process: subprocess.Popen[bytes] | None = None
         self._http = httpx.Client(timeout=2)
 
     def url(self, region: str) -> str:
         """The frontend of the clients nearest ``region``."""
         return f"http://127.0.0.1:{self.ports[region]}"
 
-    def start(self, timeout: float = 10.0) -> LocalHAProxy:
-        checked = subprocess.run(
-            [self.binary, "-c", "-f", str(self.config)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-        if checked.returncode != 0:
-            raise RuntimeError(f"haproxy -c failed:\n{checked.stdout}{checked.stderr}")
-        with (self.workdir / "stderr.log").open("wb") as stderr:
-            self.process = subprocess.Popen(
-                [self.binary, "-db", "-f", str(self.config)], stdout=subprocess.DEVNULL, stderr=stderr
-            )
-        wait_until_answering(
-            "haproxy", self.process, lambda: self.stats() is not None, self.error_log, timeout, self.stop
-        )
-        return self
+    def check_config(self) -> None:
+        run_check([self.binary, "-c", "-f", str(self.config)], "haproxy -c")
+
+    def command(self) -> list[str]:
+        return [self.binary, "-db", "-f", str(self.config)]
+
+    def answers(self) -> bool:
+        return self.stats() is not None
 
     def error_log(self) -> str:
-        return read_log(self.workdir / "stderr.log")
+        return self.logs()
 
     def stats(self) -> list[ServerStats]:
         """Every server line of every backend, from the CSV stats page."""
@@ -159,16 +147,8 @@ class LocalHAProxy:
                 raise TimeoutError(f"haproxy servers not all up: {self.stats()}")
             time.sleep(0.05)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """Stop (SIGTERM, SIGKILL if it lingers); the work directory is removed."""
         self._http.close()
-        stop_process(self.process, signal.SIGTERM, timeout)
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> LocalHAProxy:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        super().stop(timeout)
+        self.cleanup()

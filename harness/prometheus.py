@@ -13,19 +13,15 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 import yaml
 
-from harness.daemons import read_log, stop_process, wait_until_answering
+from harness.daemons import Daemon
 from scrypt_helper.launcher import free_port
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[1] / "deploy" / "prometheus"
@@ -87,12 +83,17 @@ def find_prometheus() -> str | None:
     return shutil.which("prometheus")
 
 
-class LocalPrometheus:
+class LocalPrometheus(Daemon):
     """``prometheus`` scraping ``targets`` (``group`` label -> ``host:port`` list) as job scrypt-helper.
 
     The shipped ``prometheus.yml`` and ``alerts.yml`` are rendered into a temporary directory:
     scrape and rule evaluation every ``interval`` seconds, rule durations divided by ``rule_factor``.
     """
+
+    name = "prometheus"
+    log_name = "prometheus.log"
+    start_timeout = 30.0
+    stop_timeout = 15.0
 
     def __init__(
         self,
@@ -105,9 +106,9 @@ class LocalPrometheus:
         binary = find_prometheus()
         if binary is None:
             raise FileNotFoundError("prometheus is not installed (apt-get install prometheus)")
+        super().__init__()
         self.binary = binary
         self.port = free_port()
-        self.workdir = Path(tempfile.mkdtemp(prefix="scrypt-helper-prometheus-"))
         self.config = self.workdir / "prometheus.yml"
         self.config.write_text(
             render_config(
@@ -123,38 +124,23 @@ class LocalPrometheus:
         (self.workdir / "targets").mkdir()
         groups = [{"targets": list(hosts), "labels": {"group": name}} for name, hosts in targets.items()]
         (self.workdir / "targets" / "scrypt-helper.json").write_text(json.dumps(groups))
-        self.process: subprocess.Popen[bytes] | None = None
         self.client = httpx.Client(base_url=self.url, timeout=10)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> LocalPrometheus:
-        with (self.workdir / "prometheus.log").open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    self.binary,
-                    f"--config.file={self.config}",
-                    f"--storage.tsdb.path={self.workdir / 'data'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    "--log.level=warn",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until_answering(
-            "prometheus",
-            self.process,
-            lambda: self.client.get("/-/ready").status_code == 200,
-            self.logs,
-            timeout,
-            self.stop,
-        )
-        return self
+    def command(self) -> list[str]:
+        return [
+            self.binary,
+            f"--config.file={self.config}",
+            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--log.level=warn",
+        ]
 
-    def logs(self) -> str:
-        return read_log(self.workdir / "prometheus.log")
+    def answers(self) -> bool:
+        return self.client.get("/-/ready").status_code == 200
 
     def _get(self, path: str, **params: object) -> Any:
         response = self.client.get(path, params=params)
@@ -192,22 +178,6 @@ class LocalPrometheus:
                 raise TimeoutError(f"not within {timeout} s; alerts: {self.alerts()}")
             time.sleep(poll)
 
-    def stop(self, timeout: float = 15.0) -> None:
-        stop_process(self.process, signal.SIGTERM, timeout)
+    def stop(self, timeout: float | None = None) -> None:
+        super().stop(timeout)
         self.client.close()
-
-    def cleanup(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> LocalPrometheus:
-        try:
-            return self.start()
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-        self.cleanup()
