@@ -1,10 +1,9 @@
-"""The test harness's servers (nginx, HAProxy, Prometheus): one base class, ``Daemon``, that starts
-one, waits until it answers and stops it."""
+"""The test harness's servers (nginx, HAProxy, Prometheus): ``Daemon``, a ``ChildProcess`` in a work
+directory of its own; and waiting for a server that answers."""
 
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -14,6 +13,8 @@ from types import TracebackType
 from typing import Self
 
 import httpx
+
+from scrypt_helper.child_process import ChildProcess
 
 
 def wait_until_answering(
@@ -46,60 +47,21 @@ def read_log(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-def stop_process(process: subprocess.Popen[bytes] | None, signal_number: int, timeout: float) -> None:
-    """Ask a running server to stop with ``signal_number``; SIGKILL it if it lingers."""
-    if process is not None and process.poll() is None:
-        process.send_signal(signal_number)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-class Daemon:
-    """A server the harness runs in the foreground, in a work directory of its own: its
-    configuration checked, started with its output in ``log_name``, waited for until it
-    ``answers()``, stopped with ``stop_signal`` (SIGKILL if it lingers), its directory removed.
+class Daemon(ChildProcess):
+    """A server the harness runs in the foreground in a work directory of its own, its output in
+    ``log_name`` there; the directory is removed when it stops (``cleanup``).
 
     A subclass names itself, builds its configuration in ``workdir`` and gives its ``command()``
     and ``answers()``; ``check_config()`` runs the server's own check of it, where it has one."""
 
     name = "daemon"
-    stop_signal: int = signal.SIGTERM
     log_name = "stderr.log"
     start_timeout = 15.0
-    stop_timeout = 10.0
 
     def __init__(self) -> None:
+        super().__init__()
         self.workdir = Path(tempfile.mkdtemp(prefix=f"scrypt-helper-{self.name}-"))
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def answers(self) -> bool:
-        """Whether the server answers yet (a refused connection counts as no)."""
-        raise NotImplementedError
-
-    def check_config(self) -> None:
-        """Raise RuntimeError, with the server's words, if its own check refuses the configuration."""
-
-    def logs(self) -> str:
-        return read_log(self.workdir / self.log_name)
-
-    def start(self, timeout: float | None = None) -> Self:
-        self.check_config()
-        with (self.workdir / self.log_name).open("wb") as log:
-            self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=log)
-        wait_until_answering(
-            self.name, self.process, self.answers, self.logs, timeout or self.start_timeout, self.stop
-        )
-        return self
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Ask the server to stop with ``stop_signal``; SIGKILL it if it lingers."""
-        stop_process(self.process, self.stop_signal, timeout or self.stop_timeout)
+        self.log_path = self.workdir / self.log_name
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

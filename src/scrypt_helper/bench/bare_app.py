@@ -8,15 +8,13 @@ serves it; ``BareServer`` starts that as a child process.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
-from types import TracebackType
 from typing import Any
 
 import httpx
 import uvicorn
 
+from scrypt_helper.child_process import ChildProcess
 from scrypt_helper.launcher import free_port
 
 _START = {
@@ -54,52 +52,28 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
-class BareServer:
+class BareServer(ChildProcess):
     """The bare app in a child process on a free loopback port."""
 
+    name = "the bare app"
+
     def __init__(self, processes: int = 1, startup_timeout: float = 30.0) -> None:
+        super().__init__()
         self.host = "127.0.0.1"
         self.port = free_port()
         self.processes = processes
-        self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen[bytes] | None = None
+        self.start_timeout = startup_timeout
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> BareServer:
+    def command(self) -> list[str]:
         argv = [sys.executable, "-m", "scrypt_helper.bench.bare_app", "--port", str(self.port)]
-        self.process = subprocess.Popen([*argv, "--processes", str(self.processes)])
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the bare app exited with {self.process.returncode}")
-            try:
-                if httpx.get(self.url, timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"the bare app was not ready after {self.startup_timeout} s")
+        return [*argv, "--processes", str(self.processes)]
 
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def __enter__(self) -> BareServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+    def answers(self) -> bool:
+        return httpx.get(self.url, timeout=1).status_code == 200
 
 
 if __name__ == "__main__":
