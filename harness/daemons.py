@@ -1,45 +1,16 @@
 """The test harness's servers (nginx, HAProxy, Prometheus): ``Daemon``, a ``ChildProcess`` in a work
-directory of its own; and waiting for a server that answers."""
+directory of its own."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-import httpx
-
 from scrypt_helper.child_process import ChildProcess
-
-
-def wait_until_answering(
-    name: str,
-    process: subprocess.Popen[bytes],
-    answers: Callable[[], bool],
-    logs: Callable[[], str],
-    timeout: float,
-    stop: Callable[[], None],
-) -> None:
-    """Poll ``answers`` (a connection refused counts as no) until it is true. Raise RuntimeError,
-    with the server's logs, if the process exits first; ``stop`` it and raise TimeoutError if time
-    runs out."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}:\n{logs()}")
-        try:
-            if answers():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    stop()
-    raise TimeoutError(f"{name} did not answer within {timeout} s:\n{logs()}")
 
 
 def read_log(path: Path) -> str:

@@ -21,7 +21,7 @@ from types import TracebackType
 import httpx
 
 from harness.background import built
-from harness.daemons import wait_until_answering
+from scrypt_helper.child_process import wait_until_answering
 from scrypt_helper.launcher import free_port
 
 IMAGE = "ghcr.io/mozilla-services/scrypt-helper"

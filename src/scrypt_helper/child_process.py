@@ -11,9 +11,10 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
@@ -70,18 +71,8 @@ class ChildProcess:
     def wait_ready(self, timeout: float) -> None:
         """Poll ``answers()`` until it is true. RuntimeError, with the logs, if the process exits
         first; TimeoutError, the process stopped, if time runs out."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.logs()}")
-            try:
-                if self.answers():
-                    return
-            except (httpx.TransportError, OSError):
-                pass
-            time.sleep(POLL_SECONDS)
-        self.stop()
-        raise TimeoutError(f"{self.name} did not answer within {timeout} s:\n{self.logs()}")
+        assert self.process is not None
+        wait_until_answering(self.name, self.process, self.answers, self.logs, timeout, self.stop)
 
     def signal(self, sig: int) -> None:
         assert self.process is not None
@@ -113,3 +104,27 @@ class ChildProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def wait_until_answering(
+    name: str,
+    process: subprocess.Popen[Any],
+    answers: Callable[[], bool],
+    logs: Callable[[], str],
+    timeout: float,
+    stop: Callable[[], object],
+) -> None:
+    """Poll ``answers`` (a refused connection counts as no) until it is true. RuntimeError, with
+    the server's logs, if ``process`` exits first; ``stop`` it and TimeoutError if time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}:\n{logs()}")
+        try:
+            if answers():
+                return
+        except (httpx.TransportError, OSError):
+            pass
+        time.sleep(POLL_SECONDS)
+    stop()
+    raise TimeoutError(f"{name} did not answer within {timeout} s:\n{logs()}")
