@@ -8,8 +8,6 @@ import asyncio
 import hashlib
 import os
 import re
-import signal
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -19,6 +17,7 @@ from harness.image import Container, inspect_image, run_once, run_podman
 from scrypt_helper.engines.vectors import PICL, PICL_PARAMS
 from scrypt_helper.wire import request_body
 from tests.conftest import SMALL, allowed_json
+from tests.drain import assert_sigterm_drains
 
 # A first session may build the image (debootstrap and two stages: minutes).
 pytestmark = pytest.mark.timeout(900)
@@ -130,24 +129,7 @@ async def test_sigterm_answers_every_request_in_flight_then_exits_0(image: str):
     container = Container(image, env=env)
     await asyncio.to_thread(container.__enter__)
     try:
-        async with httpx.AsyncClient(base_url=container.url, timeout=60) as client:
-            jobs = [
-                asyncio.ensure_future(client.post("/", json=request_body(PICL_PARAMS, os.urandom(32))))
-                for _ in range(6)
-            ]
-            heartbeat = f"{container.metrics_url}/__heartbeat__"
-            while (await client.get(heartbeat)).json()["details"]["node"]["in_flight"] == 0:
-                await asyncio.sleep(0.01)
-            await asyncio.to_thread(container.signal, signal.SIGTERM)
-            began = time.monotonic()
-            while (probe := await client.get("/__lbheartbeat__")).status_code == 200:
-                assert time.monotonic() - began < 1.0, "lbheartbeat never turned 503"
-                await asyncio.sleep(0.02)
-            assert probe.status_code == 503
-            responses = await asyncio.gather(*jobs)
-        assert [r.status_code for r in responses] == [200] * 6
-        assert await asyncio.to_thread(container.wait, 60) == 0
-        assert "draining for 1.0 s" in container.logs()
+        await assert_sigterm_drains(container, f"{container.metrics_url}/__heartbeat__")
     finally:
         await asyncio.to_thread(container.__exit__, None, None, None)
 
