@@ -36,6 +36,11 @@ def build_output(status_env: str) -> str:
     return log.read_text(errors="replace")[-4000:] if log.exists() else ""
 
 
+def build_failed(status_env: str, what: str) -> RuntimeError:
+    """The error for a background build that failed, with the end of its output."""
+    return RuntimeError(f"the background build of {what} failed:\n{build_output(status_env)}")
+
+
 def built(status_env: str, what: str) -> bool:
     """True once the background build announced in ``status_env`` succeeded, False when none was
     announced; RuntimeError, with the end of its output, when it failed."""
@@ -43,5 +48,5 @@ def built(status_env: str, what: str) -> bool:
     if code is None:
         return False
     if code != 0:
-        raise RuntimeError(f"the background build of {what} failed:\n{build_output(status_env)}")
+        raise build_failed(status_env, what)
     return True

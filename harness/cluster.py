@@ -23,7 +23,8 @@ from types import TracebackType
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.daemons import Daemon, read_log
+from harness.daemons import Daemon
+from scrypt_helper.child_process import read_log
 from scrypt_helper.launcher import LocalRedis, LocalServer, free_port
 
 NGINX_DIR = Path(__file__).resolve().parents[1] / "deploy" / "nginx"
@@ -132,11 +133,8 @@ class LocalNginx(Daemon):
         return httpx.get(self.url + "/__lbheartbeat__", timeout=1).status_code > 0  # any answer
 
     def error_log(self) -> str:
-        return "".join(
-            path.read_text(errors="replace")
-            for path in (self.workdir / "error.log", self.workdir / self.log_name)
-            if path.exists()
-        )
+        """nginx's error log, then what it wrote to stderr."""
+        return read_log(self.workdir / "error.log") + super().logs()
 
     def logs(self) -> str:
         return self.error_log()

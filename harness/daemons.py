@@ -13,11 +13,6 @@ from typing import Self
 from scrypt_helper.child_process import ChildProcess
 
 
-def read_log(path: Path) -> str:
-    """A server's log file as text; empty before the server has written one."""
-    return path.read_text(errors="replace") if path.exists() else ""
-
-
 class Daemon(ChildProcess):
     """A server the harness runs in the foreground in a work directory of its own, its output in
     ``log_name`` there; the directory is removed when it stops (``cleanup``).

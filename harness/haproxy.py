@@ -126,9 +126,6 @@ class LocalHAProxy(Daemon):
     def answers(self) -> bool:
         return self.stats() is not None
 
-    def error_log(self) -> str:
-        return self.logs()
-
     def stats(self) -> list[ServerStats]:
         """Every server line of every backend, from the CSV stats page."""
         text = self._http.get(f"http://127.0.0.1:{self.stats_port}/stats;csv").text

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.background import build_output, wait_for_build
+from harness.background import build_failed, build_output, wait_for_build
 
 ROOT = Path(__file__).resolve().parents[1]
 NATIVE = ROOT / "native"
@@ -96,15 +96,14 @@ def build(out: Path) -> Path:
 
 def driver(work: Path) -> Path:
     """The program scripts/test built in the background (waited for), else one built into ``work``."""
-    code = wait_for_build(BUILD_STATUS_ENV, "the sanitizer driver test")
+    what = "the sanitizer driver test"
+    code = wait_for_build(BUILD_STATUS_ENV, what)
     if code is None:
         return build(work)
     if code == UNAVAILABLE:
         raise Unavailable(build_output(BUILD_STATUS_ENV).strip().removeprefix("harness.sanitizer: "))
     if code != 0:
-        raise RuntimeError(
-            f"the background build of the sanitizer driver test failed:\n{build_output(BUILD_STATUS_ENV)}"
-        )
+        raise build_failed(BUILD_STATUS_ENV, what)
     return Path(os.environ[BUILD_STATUS_ENV]).parent / EXECUTABLE
 
 

@@ -50,9 +50,7 @@ class ChildProcess:
 
     def logs(self) -> str:
         """Everything the server wrote so far."""
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return self.log_path.read_text(errors="replace")
+        return "" if self.log_path is None else read_log(self.log_path)
 
     def start(self, timeout: float | None = None) -> Self:
         self.check_config()
@@ -104,6 +102,11 @@ class ChildProcess:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def read_log(path: Path) -> str:
+    """A server's log file as text; empty before the server has written one."""
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def wait_until_answering(
