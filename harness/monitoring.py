@@ -22,7 +22,7 @@ from harness.prometheus import LocalPrometheus
 from scrypt_helper.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.launcher import LocalServer, free_port
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 
 # 16 MiB a hash: dear enough that one worker is easy to overload, cheap enough for a test machine.
 PARAMS = ScryptParams(salt=b"scrypt-helper-monitoring", n=16384, r=8, p=1, buflen=32)

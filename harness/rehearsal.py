@@ -31,10 +31,9 @@ from dataclasses import dataclass, field
 
 from harness.haproxy import HealthCheck, LocalHAProxy, ServerStats
 from harness.regions import Region, start_regions
-from scrypt_helper.client import AsyncClient, ClientError
 from scrypt_helper.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
-from scrypt_helper.failover import DEFAULT_COOLDOWN
+from scrypt_helper_client import DEFAULT_COOLDOWN, AsyncClient, ClientError
 
 SAMPLE_SECONDS = 0.02
 GROUPS = ("failover", "router", "direct")
@@ -169,7 +168,7 @@ class _AttemptLog(logging.Handler):
 
 @contextmanager
 def _attempts_logged(groups: dict[str, Group]) -> Iterator[None]:
-    logger = logging.getLogger("scrypt_helper.client")
+    logger = logging.getLogger("scrypt_helper_client")
     handler, level = _AttemptLog(groups), logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

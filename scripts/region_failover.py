@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))  # harness/ lives in the checkout, not in the pack
 from harness.haproxy import HealthCheck
 from harness.rehearsal import GROUPS, Plan, Report, rehearse
 from scrypt_helper.engines import ScryptParams
-from scrypt_helper.failover import DEFAULT_COOLDOWN
+from scrypt_helper_client import DEFAULT_COOLDOWN
 
 SMALL = ScryptParams(salt=b"scrypt-helper-figures", n=1024, r=8, p=1, buflen=32)
 

@@ -12,7 +12,7 @@ from typing import Protocol
 import httpx
 
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 
 HASHES = 6  # on one single-lane worker, so they queue behind each other
 

@@ -88,11 +88,6 @@ def wire_params(params: ScryptParams) -> dict[str, object]:
     }
 
 
-def request_body(params: ScryptParams, data: bytes) -> dict[str, object]:
-    """The JSON object a client posts to ask for scrypt(data, params): the inverse of parse_request."""
-    return {"input": data.hex(), **wire_params(params)}
-
-
 def parse_request(body: bytes, allowed: Sequence[ScryptParams]) -> Job:
     """Validate a raw body; raise ``errors.ApiError`` (a 400) on any fault."""
     fields = _decode(body)

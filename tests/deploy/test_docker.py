@@ -69,9 +69,10 @@ def test_the_builder_installs_only_hashed_pins_and_builds_the_native_wheel():
     assert "python3 -m venv --without-pip /opt/venv" in builder
     assert (
         "SCRYPT_HELPER_REQUIRE_NATIVE=1 /opt/build/bin/pip wheel --no-deps --no-build-isolation "
-        "--wheel-dir /wheels ." in builder
+        "--wheel-dir /wheels ./clients/python ." in builder
     )
     assert 'scrypt-helper @ file:///wheels/${wheel} --hash=sha256:$(sha256sum "${wheel}"' in builder
+    assert 'scrypt-helper-client @ file:///wheels/${client} --hash=sha256:$(sha256sum "${client}"' in builder
     assert "install --no-deps --require-hashes -r self.txt" in builder
     assert "/opt/build/bin/pip --python /opt/venv/bin/python3 check" in builder
     for line in builder.splitlines():

@@ -8,7 +8,7 @@ import pytest
 
 from harness.cluster import LocalNginx, find_nginx
 from scrypt_helper.launcher import free_port
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL
 
 pytestmark = pytest.mark.skipif(find_nginx() is None, reason="nginx is not installed (apt-get install nginx)")

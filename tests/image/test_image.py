@@ -15,7 +15,7 @@ import pytest
 
 from harness.image import Container, inspect_image, run_once, run_podman
 from scrypt_helper.engines.vectors import PICL, PICL_PARAMS
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json
 from tests.drain import assert_sigterm_drains
 

@@ -11,7 +11,7 @@ from collections import Counter
 import httpx
 
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
 

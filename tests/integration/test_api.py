@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from scrypt_helper.engines.vectors import PICL, PICL_PARAMS
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, assert_error
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper.launcher import LocalServer, free_port
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from scrypt_helper.launcher import LocalServer
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, assert_error, local_node
 
 ORIGIN = "https://accounts.example"

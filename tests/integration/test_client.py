@@ -16,11 +16,18 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
-from scrypt_helper.client import AsyncClient, Client, HelperError, HelperUnavailable, async_stretch, stretch
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper.launcher import LocalServer, free_port
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import (
+    AsyncClient,
+    Client,
+    HelperError,
+    HelperUnavailable,
+    async_stretch,
+    request_body,
+    stretch,
+)
 from tests.conftest import SMALL, allowed_json, local_node
 
 EMAIL = "andré@example.org"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from scrypt_helper.launcher import free_port
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, assert_error, local_node
 
 # Linux routes all of 127.0.0.0/8 to loopback: a client bound here is another address than 127.0.0.1.

@@ -12,7 +12,7 @@ import pytest
 
 from scrypt_helper.launcher import LocalServer
 from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, assert_error, local_node
 
 LIMIT = 1 << 20  # the largest --max-body-bytes: hostile bodies as large as any node accepts

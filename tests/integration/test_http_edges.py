@@ -14,7 +14,7 @@ import pytest
 
 from scrypt_helper.launcher import LocalServer
 from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
 BODY = json.dumps(request_body(SMALL, b"\x01")).encode()

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import allowed_json, local_node
 
 # The production set (a hash takes a noticeable time), one worker: easy to overload.

@@ -22,7 +22,7 @@ import pytest
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper.launcher import LocalServer, free_port
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
 # Several processes without Redis: no rules, and a trusted proxy in charge of per-client connections.

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
 

@@ -7,20 +7,18 @@ import re
 import httpx
 import pytest
 
-from scrypt_helper.client import (
+from scrypt_helper_client import (
     AsyncClient,
     Client,
     HelperError,
     HelperUnavailable,
-    answer_error,
-    answer_output,
     async_stretch,
-    backoff_delay,
     first_pbkdf,
     retry_after_seconds,
     second_pbkdf,
     stretch,
 )
+from scrypt_helper_client.retries import answer_error, answer_output, backoff_delay
 
 EMAIL = "andré@example.org"
 PASSWORD = "pässwörd"  # noqa: S105 - the published test vector

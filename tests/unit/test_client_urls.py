@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from scrypt_helper.client import AsyncClient, Client, async_stretch, is_loopback, stretch
+from scrypt_helper_client import AsyncClient, Client, async_stretch, stretch
+from scrypt_helper_client.urls import is_loopback
 
 LOOPBACK = [
     "http://127.0.0.1:8080",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scrypt_helper.client import Client
-from scrypt_helper.failover import UrlHealth, base_urls
+from scrypt_helper_client import Client, UrlHealth
+from scrypt_helper_client.failover import base_urls
 
 A, B, C = "https://a.example", "https://b.example", "https://c.example"
 

@@ -59,7 +59,11 @@ def read_lock(name: str) -> dict[NormalizedName, Pin]:
 
 
 PINS = {name: read_lock(name) for name in LOCKS}
-RUNTIME = [Requirement(text) for text in PYPROJECT["project"]["dependencies"]]
+# This repository's own client distribution: installed from clients/python beside the project, not locked.
+CLIENT_DIR = ROOT / "clients" / "python"
+CLIENT = tomllib.loads((CLIENT_DIR / "pyproject.toml").read_text())["project"]
+DECLARED = [Requirement(text) for text in PYPROJECT["project"]["dependencies"]]
+RUNTIME = [r for r in DECLARED if canonicalize_name(r.name) != CLIENT["name"]]
 EXTRAS = [
     Requirement(text)
     for extra in ("dev", "bench")
@@ -122,6 +126,20 @@ def test_every_pin_has_a_hash_and_the_file_names_its_refresh_command(lock):
         assert pin.hashes, f"{name} has no sha256 hash in requirements/{lock}"
     header = (ROOT / "requirements" / lock).read_text().splitlines()[:3]
     assert any("scripts/lock" in line for line in header if line.startswith("#")), lock
+
+
+def test_the_client_dependency_is_the_distribution_in_this_repository_and_its_own_are_pinned():
+    (requirement,) = [r for r in DECLARED if canonicalize_name(r.name) == CLIENT["name"]]
+    version = re.search(
+        r'__version__ = "([^"]+)"', (CLIENT_DIR / "src/scrypt_helper_client/version.py").read_text()
+    )
+    assert version, "clients/python has no __version__"
+    assert requirement.specifier.contains(version[1]), (
+        f"{requirement} does not admit clients/python {version[1]}"
+    )
+    for text in CLIENT["dependencies"]:
+        assert_pinned(Requirement(text), "runtime.txt")
+    assert CLIENT["name"] not in PINS["runtime.txt"], "the client is locked as if it came from the index"
 
 
 def test_httptools_is_a_direct_dependency_that_refuses_folded_transfer_encoding():

@@ -8,7 +8,7 @@ import re
 
 import httpx
 
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL
 
 API_KEY = "0123456789abcdef0123"

@@ -8,7 +8,7 @@ import pytest
 
 from scrypt_helper.web.dependencies import get_node
 from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL
 
 ORIGIN = "https://accounts.example"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, assert_error
 from tests.web.conftest import reference
 

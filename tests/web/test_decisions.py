@@ -18,7 +18,7 @@ from scrypt_helper.web.answers import SECURITY_HEADERS
 from scrypt_helper.web.connection_limits import ConnectionLimits, protocol_factory
 from scrypt_helper.web.door import Door
 from scrypt_helper.web.edge import EdgeRefusals
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL
 from tests.unit.test_whole_responses import RecordingTransport
 from tests.web.conftest import AppClient, AppFactory, ControlledEngine, reference

@@ -15,7 +15,7 @@ import sentry_sdk
 
 from scrypt_helper.config import Settings
 from scrypt_helper.error_reporting import configure_error_reporting, reporting_dsn, scrub
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL
 
 API_KEY = "k3y-" + os.urandom(12).hex()

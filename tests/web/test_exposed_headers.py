@@ -7,7 +7,7 @@ import json
 import logging
 import uuid
 
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, assert_error
 
 ORIGIN = "https://accounts.example"

@@ -10,7 +10,7 @@ import asyncio
 
 import httpx
 
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL, assert_error
 
 RULES = "scrypt : ip : 2 : 60s : 60s : block"

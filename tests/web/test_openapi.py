@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from scrypt_helper import errors, wire
-from scrypt_helper.wire import MAX_INPUT_BYTES, MIN_INPUT_BYTES, request_body
+from scrypt_helper.wire import MAX_INPUT_BYTES, MIN_INPUT_BYTES
+from scrypt_helper_client import request_body
 from tests.conftest import SMALL
 
 

@@ -24,7 +24,7 @@ from scrypt_helper.bench.refusals import RoundError, check_round
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.launcher import LocalServer
 from scrypt_helper.process_usage import tree_cpu_seconds
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 
 FLOOD_RATE = 2000.0
 HONEST_CLIENTS = 4

@@ -14,7 +14,7 @@ import httpx
 
 from scrypt_helper.bench.flood import Answer, prepared_request, read_answer
 from scrypt_helper.engines import ScryptParams
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 
 
 @dataclass

@@ -24,7 +24,7 @@ from scrypt_helper.bench.child import Child, run_async
 from scrypt_helper.bench.flood import prepared_request, random_ipv6
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.process_usage import cpu_seconds
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 
 # An arrival the generator started more than this after its time was not sent on time.
 LATE_MS = 5.0

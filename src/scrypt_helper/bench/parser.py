@@ -32,7 +32,8 @@ from scrypt_helper.config import allowed_params_json
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper.launcher import LocalServer
 from scrypt_helper.process_usage import cpu_seconds
-from scrypt_helper.wire import parse_request, request_body
+from scrypt_helper.wire import parse_request
+from scrypt_helper_client import request_body
 
 SIZE = 4095  # the review's: one byte under the default --max-body-bytes
 LARGE_SIZE = 16 * 4096 - 1

@@ -41,7 +41,7 @@ from scrypt_helper.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.launcher import LocalServer
 from scrypt_helper.process_usage import cpu_seconds, tree_cpu_seconds
-from scrypt_helper.wire import request_body
+from scrypt_helper_client import request_body
 
 CONNECTIONS = 32
 ROUND_SECONDS = 0.25

@@ -1,6 +1,7 @@
-"""``client`` and ``stretch``: the client library from the command line.
+"""``client`` and ``stretch``: the client library (``scrypt_helper_client``) from the command line.
 
-The library (and httpx) is imported only when one of them runs, to keep other commands quick.
+The library (and httpx) is imported only when one of them runs, to keep other commands quick. Its local
+fallback computes on this package's fastest engine rather than on OpenSSL.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from scrypt_helper.cli.arguments import (
 )
 
 if TYPE_CHECKING:
-    from scrypt_helper.client import Client
+    from scrypt_helper_client import Client, ScryptParameters
 
 
 def register(commands: Commands) -> None:
@@ -71,7 +72,7 @@ def cmd_client(args: argparse.Namespace) -> int:
         data, params = hash_arguments(args)
     except ValueError as exc:
         return complain("client", exc, 2)
-    from scrypt_helper.client import ClientError
+    from scrypt_helper_client import ClientError
 
     with open_client(args, params=params, fallback=args.fallback) as client:
         try:
@@ -84,14 +85,26 @@ def cmd_client(args: argparse.Namespace) -> int:
 
 def open_client(args: argparse.Namespace, **options: Any) -> Client:
     """A client of the helpers given by ``--url``; UsageError for a URL it refuses."""
-    from scrypt_helper.client import Client
+    from scrypt_helper_client import Client
 
     try:
         return Client(
-            args.url, deadline=args.deadline, allow_insecure_http=args.allow_insecure_http, **options
+            args.url,
+            deadline=args.deadline,
+            allow_insecure_http=args.allow_insecure_http,
+            local=hash_here,
+            **options,
         )
     except ValueError as exc:
         raise UsageError(f"argument --url: {exc}") from None
+
+
+def hash_here(params: ScryptParameters, data: bytes) -> bytes:
+    """scrypt on the fastest engine here that passes its self-test: the client's local fallback."""
+    from scrypt_helper.engines import ScryptParams, select_engine
+
+    own = ScryptParams(salt=params.salt, n=params.n, r=params.r, p=params.p, buflen=params.buflen)
+    return select_engine("auto").hash(own, data)
 
 
 def cmd_stretch(args: argparse.Namespace) -> int:
@@ -102,7 +115,7 @@ def cmd_stretch(args: argparse.Namespace) -> int:
         return complain("stretch", "the password is not UTF-8", 2)
     if password is None:
         return complain("stretch", "no password given on stdin", 2)
-    from scrypt_helper.client import ClientError, first_pbkdf, second_pbkdf
+    from scrypt_helper_client import ClientError, first_pbkdf, second_pbkdf
 
     with open_client(args) as client:
         try:

@@ -1,0 +1,37 @@
+"""Ask a scrypt-helper node for scrypt, retrying politely, else compute it here.
+
+``Client(url).hash(data)`` posts ``data`` to the helper and returns the checked output;
+``AsyncClient`` is the same for asyncio; ``stretch`` is the Firefox Accounts onepw password stretch
+built on them. Inputs and outputs are secrets: never logged, never put into exception messages.
+"""
+
+from scrypt_helper_client.client import AsyncClient, Client
+from scrypt_helper_client.errors import ClientError, HelperError, HelperUnavailable
+from scrypt_helper_client.failover import DEFAULT_COOLDOWN, UrlHealth
+from scrypt_helper_client.local import LocalHash, local_hash
+from scrypt_helper_client.params import PICL_PARAMS, Params, ScryptParameters, request_body
+from scrypt_helper_client.retries import retry_after_seconds
+from scrypt_helper_client.stretch import async_stretch, first_pbkdf, second_pbkdf, stretch
+from scrypt_helper_client.version import __version__
+
+__all__ = [
+    "DEFAULT_COOLDOWN",
+    "PICL_PARAMS",
+    "AsyncClient",
+    "Client",
+    "ClientError",
+    "HelperError",
+    "HelperUnavailable",
+    "LocalHash",
+    "Params",
+    "ScryptParameters",
+    "UrlHealth",
+    "__version__",
+    "async_stretch",
+    "first_pbkdf",
+    "local_hash",
+    "request_body",
+    "retry_after_seconds",
+    "second_pbkdf",
+    "stretch",
+]
