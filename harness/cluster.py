@@ -24,8 +24,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.daemons import Daemon
-from scrypt_helper.child_process import read_log
-from scrypt_helper.launcher import LocalRedis, LocalServer, free_port
+from scrypt_helper.bench.local_servers import LocalRedis, LocalServer, free_port
+from scrypt_helper.bench.server_process import read_log
 
 NGINX_DIR = Path(__file__).resolve().parents[1] / "deploy" / "nginx"
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")

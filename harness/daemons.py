@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from scrypt_helper.child_process import ChildProcess
+from scrypt_helper.bench.server_process import ChildProcess
 
 
 class Daemon(ChildProcess):

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from harness.daemons import Daemon, run_check
-from scrypt_helper.launcher import free_port
+from scrypt_helper.bench.local_servers import free_port
 
 
 def find_haproxy() -> str | None:

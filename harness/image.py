@@ -21,8 +21,8 @@ from types import TracebackType
 import httpx
 
 from harness.background import built
-from scrypt_helper.child_process import wait_until_answering
-from scrypt_helper.launcher import free_port
+from scrypt_helper.bench.local_servers import free_port
+from scrypt_helper.bench.server_process import wait_until_answering
 
 IMAGE = "ghcr.io/mozilla-services/scrypt-helper"
 TEST_TAG = f"{IMAGE}:test"

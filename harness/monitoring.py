@@ -19,9 +19,9 @@ import httpx
 
 from harness.cluster import LocalCluster
 from harness.prometheus import LocalPrometheus
-from scrypt_helper.config import allowed_params_json
+from scrypt_helper.bench.local_servers import LocalServer, free_port
+from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
-from scrypt_helper.launcher import LocalServer, free_port
 from scrypt_helper_client import request_body
 
 # 16 MiB a hash: dear enough that one worker is easy to overload, cheap enough for a test machine.

@@ -22,7 +22,7 @@ import httpx
 import yaml
 
 from harness.daemons import Daemon
-from scrypt_helper.launcher import free_port
+from scrypt_helper.bench.local_servers import free_port
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[1] / "deploy" / "prometheus"
 JOB = "scrypt-helper"

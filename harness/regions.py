@@ -13,7 +13,7 @@ from types import TracebackType
 import psutil
 
 from harness.cluster import LocalCluster
-from scrypt_helper.launcher import free_port
+from scrypt_helper.bench.local_servers import free_port
 
 
 class Region:

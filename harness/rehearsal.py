@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from harness.haproxy import HealthCheck, LocalHAProxy, ServerStats
 from harness.regions import Region, start_regions
-from scrypt_helper.config import allowed_params_json
+from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper_client import DEFAULT_COOLDOWN, AsyncClient, ClientError
 

@@ -12,7 +12,7 @@ import httpx
 
 from harness.cluster import LoadResult, LocalCluster, LocalNginx, run_load
 from scrypt_helper.bench.http import random_body
-from scrypt_helper.config import allowed_params_json
+from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
 

@@ -42,11 +42,11 @@ from harness.cluster import LocalNginx
 from harness.image import TEST_TAG, Container, build_image, image_exists, inspect_image, run_podman
 from loadtest.run import run as run_load_test
 from scrypt_helper import __version__
-from scrypt_helper.config import allowed_params_json
+from scrypt_helper.bench.local_servers import LocalRedis
+from scrypt_helper.core.config import allowed_params_json
+from scrypt_helper.core.scrypt_request import wire_params
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.launcher import LocalRedis
-from scrypt_helper.wire import wire_params
 
 TEMPLATE = ROOT / "deploy" / "aws" / "scrypt-helper.yaml"
 SMALL = ScryptParams(salt=b"scrypt-helper-release", n=1024, r=8, p=1, buflen=32)

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 import scrypt_helper
-from scrypt_helper.config import allowed_params_json as allowed_json
+from scrypt_helper.bench.local_servers import LocalRedis, LocalServer
+from scrypt_helper.core.config import allowed_params_json as allowed_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.launcher import LocalRedis, LocalServer
 
 # Where the parameter values do not matter, hash 128 KiB instead of 64 MiB.
 SMALL = ScryptParams(salt=b"scrypt-helper-tests", n=1024, r=8, p=1, buflen=32)

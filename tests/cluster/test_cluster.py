@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from harness.cluster import LoadResult, LocalCluster, find_nginx, metric_value, run_load
+from scrypt_helper.bench.local_servers import LocalRedis
 from scrypt_helper.engines.vectors import PICL, PICL_PARAMS
-from scrypt_helper.launcher import LocalRedis
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json
 

@@ -20,7 +20,7 @@ from harness.cluster import find_nginx
 from harness.dashboard import draw, panel_queries
 from harness.monitoring import LIMITED_CLIENT, Load, MonitoredDeployment
 from harness.prometheus import find_prometheus, parse_duration
-from scrypt_helper.launcher import LocalRedis
+from scrypt_helper.bench.local_servers import LocalRedis
 
 pytestmark = [
     pytest.mark.skipif(

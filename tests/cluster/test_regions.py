@@ -12,7 +12,7 @@ import pytest
 from harness.cluster import find_nginx
 from harness.haproxy import HealthCheck, find_haproxy
 from harness.rehearsal import Plan, Report, rehearse
-from scrypt_helper.launcher import LocalRedis
+from scrypt_helper.bench.local_servers import LocalRedis
 from tests.conftest import SMALL
 
 pytestmark = [

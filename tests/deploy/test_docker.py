@@ -169,7 +169,7 @@ def test_dockerignore_sends_what_the_builder_copies_and_nothing_else(tmp_path: P
     copied = copied_by_the_builder()
     assert {"pyproject.toml", "setup.py", "README.md", "LICENSE", "src", "native"} <= copied
     assert {"requirements/build.txt", "requirements/runtime.txt"} <= copied
-    assert "src/scrypt_helper/web/app.py" in sent
+    assert "src/scrypt_helper/http/app.py" in sent
     assert set(native_sources()) <= set(sent)
     for source in copied:
         assert any(path == source or path.startswith(source + "/") for path in sent), source

@@ -14,7 +14,7 @@ import yaml
 
 from scrypt_helper.abuse.identity import TrustedProxies
 from scrypt_helper.abuse.rules import parse_rules
-from scrypt_helper.config import Settings
+from scrypt_helper.core.config import Settings
 from scrypt_helper.engines.vectors import PICL_PARAMS
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "deploy" / "k8s"

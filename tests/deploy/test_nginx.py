@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from harness.cluster import NGINX_DIR, LocalNginx, find_nginx, nginx_test
-from scrypt_helper.launcher import free_port
+from scrypt_helper.bench.local_servers import free_port
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 

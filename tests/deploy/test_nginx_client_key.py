@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from harness.cluster import NGINX_DIR, find_nginx, nginx_test
-from scrypt_helper.launcher import free_port
+from scrypt_helper.bench.local_servers import free_port
 
 NGINX = find_nginx()
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")

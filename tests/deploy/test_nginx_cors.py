@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from harness.cluster import LocalNginx, find_nginx
-from scrypt_helper.launcher import free_port
+from scrypt_helper.bench.local_servers import free_port
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL
 

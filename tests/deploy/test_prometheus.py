@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from harness.prometheus import format_duration, parse_duration, render_config, render_rules
-from scrypt_helper.metrics import Metrics
+from scrypt_helper.observability.metrics import Metrics
 
 ALERTS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "alerts.yml"
 PROMTOOL = shutil.which("promtool")

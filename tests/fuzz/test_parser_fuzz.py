@@ -7,9 +7,9 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scrypt_helper import errors
+from scrypt_helper.core import errors
+from scrypt_helper.core.scrypt_request import MAX_INPUT_BYTES, parse_request
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.wire import MAX_INPUT_BYTES, parse_request
 
 ALLOWED = (PICL_PARAMS,)
 json_values = st.recursive(

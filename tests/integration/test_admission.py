@@ -1,4 +1,4 @@
-"""Admission over real HTTP where the door once differed from the endpoint: a blocked client's flood
+"""Admission over real HTTP where early admission once differed from the endpoint: a blocked client's flood
 still counts, and bursts never overfill the queue."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_bursts_never_admit_more_than_the_queue_and_the_worker_hold():
 
 
 def test_without_the_door_every_request_is_judged_through_asgi_alike():
-    with local_node(engine="hashlib", allowed_params=allowed_json(SMALL), door="false") as node:
+    with local_node(engine="hashlib", allowed_params=allowed_json(SMALL), early_admission="false") as node:
         refused = httpx.post(node.url + "/", content=b"{}", headers={"X-Request-Id": "no-door"})
         assert (refused.status_code, refused.json()["errno"]) == (400, 108)
         assert refused.headers["x-request-id"] == "no-door"

@@ -111,9 +111,11 @@ def test_serve_refuses_to_start_when_the_self_test_fails(monkeypatch, capsys):
         )
 
     monkeypatch.setattr(engine_registry, "self_test", wrong_answer)
-    monkeypatch.setattr("scrypt_helper.server.configure_logging", lambda level: None)
-    monkeypatch.setattr("scrypt_helper.server.forbid_core_dumps", lambda: None)  # keep pytest dumpable
-    monkeypatch.setattr("scrypt_helper.server.serve_node", pytest.fail)
+    monkeypatch.setattr("scrypt_helper.runtime.server.configure_logging", lambda level: None)
+    monkeypatch.setattr(
+        "scrypt_helper.runtime.server.forbid_core_dumps", lambda: None
+    )  # keep pytest dumpable
+    monkeypatch.setattr("scrypt_helper.runtime.server.serve_node", pytest.fail)
     assert main(["serve", "--engine", "libsodium", "--port", "0"]) == 1
     assert "refusing to serve" in capsys.readouterr().err
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.cluster import LocalNginx, find_nginx
-from scrypt_helper.launcher import LocalServer, free_port
+from scrypt_helper.bench.local_servers import LocalServer, free_port
 from scrypt_helper_client import AsyncClient, Client, HelperUnavailable
 from tests.conftest import SMALL
 from tests.integration.test_client import expected, metric, nowhere, scrypt_helper, small_node

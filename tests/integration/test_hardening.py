@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scrypt_helper.launcher import free_port
+from scrypt_helper.bench.local_servers import free_port
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, assert_error, local_node
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from scrypt_helper.launcher import LocalServer
-from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
+from scrypt_helper.bench.local_servers import LocalServer
+from scrypt_helper.http.middleware.security_headers import SECURITY_HEADERS
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
@@ -195,7 +195,7 @@ def test_the_parsers_400_is_json_with_every_header_counted_and_logged_within_bud
 def test_a_door_answer_does_not_close_the_connection_under_the_next_pipelined_request(node):
     """uvicorn closes a connection idle for 5 s after an answer; the request after it is not idle."""
     with connect(node) as sock:
-        # A refusal the door answers, then a request whose body is on its way for longer than 5 s.
+        # A refusal early admission answers, then a request whose body is on its way for longer than 5 s.
         sock.sendall(post_head(length=2) + b"{}" + post_head() + BODY[:10])
         buffered = bytearray()
         assert read_answer(sock, buffered)[0] == 400

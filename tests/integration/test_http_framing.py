@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from scrypt_helper.launcher import LocalServer
+from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 

@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 
-from scrypt_helper.launcher import free_port
+from scrypt_helper.bench.local_servers import free_port
 from tests.conftest import SMALL, allowed_json, local_node
 
 CAP = 50

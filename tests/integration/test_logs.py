@@ -10,7 +10,7 @@ from collections import Counter
 
 import httpx
 
-from scrypt_helper.launcher import free_port
+from scrypt_helper.bench.local_servers import free_port
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 

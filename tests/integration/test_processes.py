@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from scrypt_helper.bench.local_servers import LocalServer, free_port
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.launcher import LocalServer, free_port
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 

@@ -17,7 +17,6 @@ import time
 
 import pytest
 
-from scrypt_helper import wire
 from scrypt_helper.bench.criteria import MISS, NO_DATA, PASS, Figure, at_least, at_most, table
 from scrypt_helper.bench.engine import TINY_PARAMS
 from scrypt_helper.bench.honest import flood_requests
@@ -25,8 +24,9 @@ from scrypt_helper.bench.openloop import OpenLoopResult, Schedule, hash_requests
 from scrypt_helper.bench.overload import level_report, node_refusals, parse_variant, post_summaries
 from scrypt_helper.bench.refusals import Measured, Round, RoundError, check_round, summarise
 from scrypt_helper.bench.wrk import parse_wrk, post_script
-from scrypt_helper.errors import ApiError, Errno
-from scrypt_helper.process_usage import cpu_seconds, tree_cpu_seconds
+from scrypt_helper.core import scrypt_request
+from scrypt_helper.core.errors import ApiError, Errno
+from scrypt_helper.observability.process_usage import cpu_seconds, tree_cpu_seconds
 
 
 def test_a_poisson_schedule_keeps_its_mean_rate_with_exponential_gaps():
@@ -59,7 +59,7 @@ def test_hash_requests_carry_a_valid_body_with_a_fresh_input_each():
     first, second = maker.make(rng), maker.make(rng)
     assert first.startswith(b"POST / HTTP/1.1\r\n")
     assert b"X-Forwarded-For" not in first
-    jobs = [wire.parse_request(request_body(r), (TINY_PARAMS,)) for r in (first, second)]
+    jobs = [scrypt_request.parse_request(request_body(r), (TINY_PARAMS,)) for r in (first, second)]
     assert jobs[0].params == TINY_PARAMS
     assert jobs[0].data != jobs[1].data
     assert len(jobs[0].data) == 32
@@ -70,7 +70,7 @@ def test_flood_requests_are_refused_by_the_parser_and_each_comes_from_a_fresh_ip
     rng = random.Random(1)
     requests = [maker.make(rng) for _ in range(50)]
     with pytest.raises(ApiError) as refused:
-        wire.parse_request(request_body(requests[0]), (TINY_PARAMS,))
+        scrypt_request.parse_request(request_body(requests[0]), (TINY_PARAMS,))
     assert (refused.value.status, refused.value.errno) == (400, Errno.INVALID_PARAMETER)
     addresses = set()
     for request in requests:

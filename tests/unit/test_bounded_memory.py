@@ -10,7 +10,7 @@ from limits import RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from scrypt_helper.abuse.memory import BoundedMemoryStorage, BoundedMovingWindow
+from scrypt_helper.abuse.bounded_windows import BoundedMemoryStorage, BoundedMovingWindow
 from scrypt_helper.abuse.store import LimitStore
 
 

@@ -13,7 +13,7 @@ from scrypt_helper import __version__
 from scrypt_helper.cli.arguments import settings_from_args
 from scrypt_helper.cli.bench import with_default_mode
 from scrypt_helper.cli.main import build_parser, main
-from scrypt_helper.config import ENV_PREFIX, Settings
+from scrypt_helper.core.config import ENV_PREFIX, Settings
 
 NOT_JSON = str(Path(__file__))  # a file that exists, and no bench report
 UNDER_A_FILE = str(Path(__file__) / "reports")  # a folder that cannot be made
@@ -165,7 +165,7 @@ def test_a_bad_invocation_exits_with_its_status_and_one_line_naming_the_flag(
 def test_a_port_in_use_is_a_runtime_failure_found_before_the_engines_start(
     port_in_use: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ):
-    monkeypatch.setattr("scrypt_helper.server.run", pytest.fail)
+    monkeypatch.setattr("scrypt_helper.runtime.server.run", pytest.fail)
     status, _, err = run(["serve", "--port", str(port_in_use)], capsys)
     assert status == 1
     assert err.splitlines() == [

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from scrypt_helper.abuse.identity import TrustedProxies, parse_networks
 from scrypt_helper.cli.arguments import settings_from_args
 from scrypt_helper.cli.main import build_parser
-from scrypt_helper.config import DEFAULT_ALLOWED_PARAMS, Settings, default_workers
+from scrypt_helper.core.config import DEFAULT_ALLOWED_PARAMS, Settings, default_workers
 from scrypt_helper.engines.vectors import PICL_PARAMS
 
 

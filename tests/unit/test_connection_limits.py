@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from scrypt_helper.config import Settings
-from scrypt_helper.server import max_connections_per_client
-from scrypt_helper.web.connection_limits import client_key
+from scrypt_helper.core.config import Settings
+from scrypt_helper.http.protocol import client_key
+from scrypt_helper.runtime.server import max_connections_per_client
 
 
 @pytest.mark.parametrize(

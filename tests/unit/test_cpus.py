@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from scrypt_helper import cpus
-from scrypt_helper.config import Settings
-from scrypt_helper.cpus import cgroup_cpu_quota, parse_cfs, parse_cpu_max, usable_cpus
+from scrypt_helper.core.config import Settings
+from scrypt_helper.runtime import cpus
+from scrypt_helper.runtime.cpus import cgroup_cpu_quota, parse_cfs, parse_cpu_max, usable_cpus
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from scrypt_helper.abuse import ClientIdentity
 from scrypt_helper.abuse.guard import Guard
 from scrypt_helper.abuse.rules import parse_rules
 from scrypt_helper.abuse.store import LimitStore
-from scrypt_helper.eager import Done, run_eagerly
-from scrypt_helper.errors import ApiError
+from scrypt_helper.core.errors import ApiError
+from scrypt_helper.http.eager import Done, run_eagerly
 
 CLIENT = ClientIdentity(ipaddress.ip_address("2001:db8::1"))
 NEIGHBOUR = ClientIdentity(ipaddress.ip_address("2001:db8::2"))

@@ -21,5 +21,5 @@ def test_the_package_under_test_is_the_built_wheel_without_harnesses():
     origin = json.loads(distribution.read_text("direct_url.json") or "{}")
     assert origin["url"].endswith(".whl"), origin
     shipped = [str(path) for path in distribution.files or ()]
-    assert "scrypt_helper/web/app.py" in shipped
+    assert "scrypt_helper/http/app.py" in shipped
     assert not [path for path in shipped if "harness" in path or path.endswith("cluster.py")]

@@ -8,7 +8,7 @@ import logging
 
 from dockerflow.logging import MozlogFormatter
 
-from scrypt_helper.log import LOGGER_NAME, ServiceFormatter, SummaryLog
+from scrypt_helper.observability.log import LOGGER_NAME, ServiceFormatter, SummaryLog
 
 
 def summary_record(**fields: object) -> logging.LogRecord:

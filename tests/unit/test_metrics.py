@@ -10,9 +10,9 @@ from prometheus_client import Gauge
 from prometheus_client.metrics import MetricWrapperBase
 
 from scrypt_helper.abuse import LimitStore
+from scrypt_helper.core.scheduler import Scheduler
 from scrypt_helper.engines.hashlib_engine import HashlibEngine
-from scrypt_helper.metrics import Metrics
-from scrypt_helper.scheduler import Scheduler
+from scrypt_helper.observability.metrics import Metrics
 
 # One series per node, whichever process answers: a total over the live processes, or for a
 # state that is bad when bad anywhere, the worst. "all" would add a pid label to every series.

@@ -88,32 +88,24 @@ def test_imports_follow_the_map(name):
 
 def test_the_check_sees_a_forbidden_import(tmp_path):
     stray = tmp_path / "stray.py"
-    stray.write_text("from scrypt_helper.web.app import create_app\nfrom scrypt_helper import errors\n")
-    assert project_imports("wire", stray) == {"web.app", "errors"}
-    assert not permitted("web.app", MAP["wire"])
+    stray.write_text("from scrypt_helper.http.app import create_app\nfrom scrypt_helper.core import errors\n")
+    assert project_imports("core.scrypt_request", stray) == {"http.app", "core.errors"}
+    assert not permitted("http.app", MAP["core.scrypt_request"])
 
 
 # Below ASGI: the protocol and what it calls. None of them may reach up into the app.
 BELOW_ASGI = (
-    "admission",
-    "eager",
-    "request_ids",
-    "web.answers",
-    "web.connection_limits",
-    "web.door",
-    "web.edge",
-    "web.handoff",
-    "web.whole_responses",
+    "http.admission",
+    "http.eager",
+    "http.request_ids",
+    "http.answers",
+    "http.protocol",
+    "http.protocol_admission",
+    "http.edge",
+    "http.handoff",
+    "http.whole_responses",
 )
-UPPER = (
-    "web.app",
-    "web.scrypt",
-    "web.middleware",
-    "web.dependencies",
-    "web.dockerflow",
-    "web.prometheus",
-    "web.error_handlers",
-)
+UPPER = ("http.app", "http.routes", "http.middleware", "http.dependencies", "http.error_handlers")
 
 
 @pytest.mark.parametrize("name", BELOW_ASGI)
@@ -133,4 +125,9 @@ def third_party_imports(path: Path) -> set[str]:
 
 
 def test_the_judgement_of_post_knows_no_transport():
-    assert not third_party_imports(MODULES["admission"]) & {"uvicorn", "starlette", "fastapi", "httptools"}
+    assert not third_party_imports(MODULES["http.admission"]) & {
+        "uvicorn",
+        "starlette",
+        "fastapi",
+        "httptools",
+    }

@@ -9,10 +9,10 @@ import stat
 
 import pytest
 
-from scrypt_helper import metrics
-from scrypt_helper.config import Settings
-from scrypt_helper.processes import plan_processes
-from scrypt_helper.supervisor import metrics_directory
+from scrypt_helper.core.config import Settings
+from scrypt_helper.observability import metrics
+from scrypt_helper.runtime.processes import plan_processes
+from scrypt_helper.runtime.supervisor import metrics_directory
 
 # What lets a node run several processes without Redis: no rules, and a trusted proxy (which
 # limits connections per client in its place).

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from scrypt_helper.config import ENV_PREFIX, Settings
-from scrypt_helper.errors import Errno
+from scrypt_helper.core.config import ENV_PREFIX, Settings
+from scrypt_helper.core.errors import Errno
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import pytest
 
+from scrypt_helper.core.scheduler import DeadlineExceeded, Draining, Place, QueueFull, Scheduler
 from scrypt_helper.engines import Engine, HashContext, ScryptParams
-from scrypt_helper.scheduler import DeadlineExceeded, Draining, Place, QueueFull, Scheduler
 
 A = ScryptParams(salt=b"a", n=16, r=1, p=1, buflen=16)
 B = ScryptParams(salt=b"b", n=16, r=1, p=1, buflen=16)

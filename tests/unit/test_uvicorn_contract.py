@@ -1,4 +1,4 @@
-"""Every member of uvicorn's HTTP protocol that ``web.connection_limits`` relies on, with its call
+"""Every member of uvicorn's HTTP protocol that ``http.protocol`` relies on, with its call
 shape. A newer uvicorn that renames, drops or reshapes one fails here, naming it, before the
 protocol misbehaves on the wire."""
 

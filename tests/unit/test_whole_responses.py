@@ -8,10 +8,10 @@ from typing import Any
 import uvicorn
 from uvicorn.server import ServerState
 
-from scrypt_helper.log import SummaryLog
-from scrypt_helper.metrics import Metrics
-from scrypt_helper.web.connection_limits import ConnectionLimits, protocol_factory
-from scrypt_helper.web.edge import EdgeRefusals
+from scrypt_helper.http.edge import EdgeRefusals
+from scrypt_helper.http.protocol import ConnectionLimits, protocol_factory
+from scrypt_helper.observability.log import SummaryLog
+from scrypt_helper.observability.metrics import Metrics
 
 
 class RecordingTransport(asyncio.Transport):

@@ -14,10 +14,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from scrypt_helper.config import Settings
+from scrypt_helper.core.config import Settings
+from scrypt_helper.core.node import Node, build_node
 from scrypt_helper.engines.base import Engine, HashContext, ScryptParams
-from scrypt_helper.node import Node, build_node
-from scrypt_helper.web.app import create_app
+from scrypt_helper.http.app import create_app
 from tests.conftest import SMALL, allowed_json
 
 PEER = ("127.0.0.1", 50000)

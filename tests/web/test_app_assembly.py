@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from scrypt_helper.web.dependencies import get_node
-from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
+from scrypt_helper.http.dependencies import get_node
+from scrypt_helper.http.middleware.security_headers import SECURITY_HEADERS
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL
 

@@ -1,5 +1,5 @@
-"""One table of decisions on ``POST /``, and both of its callers held to it: the door (uvicorn's
-protocol with the door, on a connection that records its writes) and the endpoint (the app
+"""One table of decisions on ``POST /``, and both of its callers held to it: early admission (uvicorn's
+protocol with early admission, on a connection that records its writes) and the endpoint (the app
 through ASGI, with no protocol before it). Each answer carries the same headers either way."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
-from scrypt_helper.web.answers import SECURITY_HEADERS
-from scrypt_helper.web.connection_limits import ConnectionLimits, protocol_factory
-from scrypt_helper.web.door import Door
-from scrypt_helper.web.edge import EdgeRefusals
+from scrypt_helper.http.answers import SECURITY_HEADERS
+from scrypt_helper.http.edge import EdgeRefusals
+from scrypt_helper.http.protocol import ConnectionLimits, protocol_factory
+from scrypt_helper.http.protocol_admission import EarlyAdmission
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL
 from tests.unit.test_whole_responses import RecordingTransport
@@ -43,13 +43,13 @@ Caller = Callable[[AppClient, dict[str, str], bytes], Awaitable[Answer]]
 
 
 async def through_the_door(app: AppClient, headers: dict[str, str], body: bytes) -> Answer:
-    """The request as raw bytes into the node's protocol, with the door; its first answer."""
+    """The request as raw bytes into the node's protocol, with early admission; its first answer."""
     config = uvicorn.Config(
         app.app, log_config=None, access_log=False, server_header=False, date_header=False
     )
     config.load()
     edge = EdgeRefusals(app.node.metrics, app.node.summary_log)
-    make = protocol_factory(ConnectionLimits(5, 10), edge, Door(app.node, edge))
+    make = protocol_factory(ConnectionLimits(5, 10), edge, EarlyAdmission(app.node, edge))
     protocol = make(config=config, server_state=ServerState(), app_state={})
     transport = RecordingTransport()
     protocol.connection_made(transport)
@@ -160,7 +160,7 @@ DECISIONS = [
     ),
     Decision("queue-full", 503, 201, settings={"queue_size": 0}, before=hold_the_worker, reason="queue_full"),
 ]
-CALLERS = {"door": through_the_door, "endpoint": through_asgi}
+CALLERS = {"early_admission": through_the_door, "endpoint": through_asgi}
 
 
 @pytest.mark.parametrize("caller", list(CALLERS))

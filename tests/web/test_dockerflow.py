@@ -6,7 +6,7 @@ import json
 import os
 
 from scrypt_helper import __version__
-from scrypt_helper.hygiene import dumpable
+from scrypt_helper.core.secret_memory import dumpable
 
 
 async def test_lbheartbeat_turns_503_while_draining(app):

@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sentry_sdk
 
-from scrypt_helper.config import Settings
-from scrypt_helper.error_reporting import configure_error_reporting, reporting_dsn, scrub
+from scrypt_helper.core.config import Settings
+from scrypt_helper.observability.error_reporting import configure_error_reporting, reporting_dsn, scrub
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL
 

@@ -6,9 +6,9 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from scrypt_helper.web.app import create_metrics_app
-from scrypt_helper.web.middleware.faults import FaultMiddleware
-from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
+from scrypt_helper.http.app import create_metrics_app
+from scrypt_helper.http.middleware.faults import FaultMiddleware
+from scrypt_helper.http.middleware.security_headers import SECURITY_HEADERS
 
 
 class Boom(Exception):

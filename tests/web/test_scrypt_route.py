@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from scrypt_helper.web.middleware.security_headers import SECURITY_HEADERS
-from scrypt_helper.wire import MAX_INPUT_BYTES
+from scrypt_helper.core.scrypt_request import MAX_INPUT_BYTES
+from scrypt_helper.http.middleware.security_headers import SECURITY_HEADERS
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, assert_error
 from tests.web.conftest import reference

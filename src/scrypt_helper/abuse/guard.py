@@ -12,12 +12,12 @@ from limits import RateLimitItemPerSecond
 from limits.aio.storage import Storage
 from limits.aio.strategies import RateLimiter
 
-from scrypt_helper import errors
 from scrypt_helper.abuse.identity import ClientIdentity, IPNetwork
 from scrypt_helper.abuse.rules import ACTIONS, Action, Rule
 from scrypt_helper.abuse.store import LimitStore, Operation, StoreUnavailable
+from scrypt_helper.core import errors
 
-# Clients the door remembers as refused; beyond it the least recently refused go through the guard.
+# Clients early admission remembers as refused; beyond it the least recently refused go through the guard.
 MAX_PENALTIES = 10_000
 
 logger = logging.getLogger("scrypt_helper.abuse")
@@ -57,7 +57,7 @@ class Guard:
         self._judges_requests = bool(self.denylist) or any(
             rule.action in ("request", "bad_key") or rule.policy == "ban" for rule in self.rules
         )
-        # The refusals this node gave, each until its block or ban ends: the door of ``/`` refuses
+        # The refusals this node gave, each until its block or ban ends: early admission of ``/`` refuses
         # a client's next hashes from here, with no store trip and no body read. Bounded, LRU.
         # Each with its end, rule label, policy, and whether the client's requests still count
         # against the ``request`` rules (a ``scrypt`` rule's block refuses hashes only).
@@ -81,7 +81,7 @@ class Guard:
     @property
     def counts_at_once(self) -> bool:
         """Whether its judgements wait for nothing: the limits live in this process's memory only,
-        so a caller that cannot await may run them to their end at once (``eager``)."""
+        so a caller that cannot await may run them to their end at once (``http.eager``)."""
         return self.store.redis is None
 
     async def admit_request(self, client: ClientIdentity) -> None:

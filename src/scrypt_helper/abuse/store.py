@@ -19,7 +19,7 @@ from typing import TypeVar
 from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter, RateLimiter
 
-from scrypt_helper.abuse.memory import BoundedMemoryStorage, BoundedMovingWindow
+from scrypt_helper.abuse.bounded_windows import BoundedMemoryStorage, BoundedMovingWindow
 
 logger = logging.getLogger("scrypt_helper.abuse")
 T = TypeVar("T")

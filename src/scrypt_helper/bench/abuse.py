@@ -14,9 +14,9 @@ import httpx
 
 from scrypt_helper.bench.flood import Flood, prepared_request
 from scrypt_helper.bench.http import closed_loop, random_body
+from scrypt_helper.bench.local_servers import LocalRedis, LocalServer
 from scrypt_helper.bench.report import progress
 from scrypt_helper.engines import ScryptParams
-from scrypt_helper.launcher import LocalRedis, LocalServer
 
 FLOODER = {"X-Forwarded-For": "203.0.113.66"}
 

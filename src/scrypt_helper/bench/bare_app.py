@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from scrypt_helper.child_process import ChildProcess
-from scrypt_helper.launcher import free_port
+from scrypt_helper.bench.local_servers import free_port
+from scrypt_helper.bench.server_process import ChildProcess
 
 _START = {
     "type": "http.response.start",

@@ -15,10 +15,10 @@ from typing import Any
 
 from scrypt_helper.bench.criteria import Figure, at_least, at_most, table
 from scrypt_helper.bench.http import LoadFigure, closed_loop, percentile
+from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.report import progress
-from scrypt_helper.config import Settings, allowed_params_json
+from scrypt_helper.core.config import Settings, allowed_params_json
 from scrypt_helper.engines import ScryptParams
-from scrypt_helper.launcher import LocalServer
 
 CLIENTS = (1, 2, 4, 16, 64)
 ROUNDS = 4

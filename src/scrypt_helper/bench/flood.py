@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from scrypt_helper.process_usage import cpu_seconds
+from scrypt_helper.observability.process_usage import cpu_seconds
 
 
 def prepared_request(host: str, port: int, body: bytes, headers: dict[str, str]) -> bytes:

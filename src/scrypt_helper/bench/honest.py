@@ -19,11 +19,11 @@ from typing import Any
 from scrypt_helper.bench.abuse import normal_users
 from scrypt_helper.bench.flood import read_answer
 from scrypt_helper.bench.http import LoadFigure, closed_loop, percentile
+from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.openloop import OpenLoop, OpenLoopResult, RequestMaker, Schedule
 from scrypt_helper.bench.refusals import RoundError, check_round
 from scrypt_helper.engines import ScryptParams
-from scrypt_helper.launcher import LocalServer
-from scrypt_helper.process_usage import tree_cpu_seconds
+from scrypt_helper.observability.process_usage import tree_cpu_seconds
 from scrypt_helper_client import request_body
 
 FLOOD_RATE = 2000.0

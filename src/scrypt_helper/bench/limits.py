@@ -26,9 +26,9 @@ from typing import Any
 
 from scrypt_helper.abuse import DEFAULT_RULES, ClientIdentity, Guard, LimitStore, parse_rules
 from scrypt_helper.bench.flood import DistinctFlood, TenthsResult, random_ipv6
+from scrypt_helper.bench.local_servers import LocalServer, free_port
 from scrypt_helper.bench.report import progress
-from scrypt_helper.config import Settings
-from scrypt_helper.launcher import LocalServer, free_port
+from scrypt_helper.core.config import Settings
 
 MIB = 1 << 20
 

@@ -23,7 +23,7 @@ from typing import Literal
 from scrypt_helper.bench.child import Child, run_async
 from scrypt_helper.bench.flood import prepared_request, random_ipv6
 from scrypt_helper.engines import ScryptParams
-from scrypt_helper.process_usage import cpu_seconds
+from scrypt_helper.observability.process_usage import cpu_seconds
 from scrypt_helper_client import request_body
 
 # An arrival the generator started more than this after its time was not sent on time.

@@ -30,13 +30,13 @@ from scrypt_helper.bench.batching import batching_figures, measure_batching
 from scrypt_helper.bench.criteria import Figure, at_least, at_most, table
 from scrypt_helper.bench.honest import FLOOD_RATE, HONEST_CLIENTS, measure_flood
 from scrypt_helper.bench.http import closed_loop, percentile
+from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.openloop import LATE_MS, OpenLoopResult, Schedule, hash_requests, run_open_loop
 from scrypt_helper.bench.refusals import RATIO_TARGET, measure_refusals
 from scrypt_helper.bench.report import progress
-from scrypt_helper.config import Settings, allowed_params_json
+from scrypt_helper.core.config import Settings, allowed_params_json
 from scrypt_helper.engines import ScryptParams
-from scrypt_helper.launcher import LocalServer
-from scrypt_helper.process_usage import cpu_seconds, tree_cpu_seconds
+from scrypt_helper.observability.process_usage import cpu_seconds, tree_cpu_seconds
 
 CAPACITY_CLIENTS = 64
 MULTIPLES = (2, 5, 20)
@@ -361,8 +361,10 @@ def run_overload_bench(params: ScryptParams, engine: str, args: argparse.Namespa
     }
     wrk_rounds = max(1, int(args.seconds // 4))
     # Refusals once, on the first variant's process count; once per variant where the variants
-    # differ in what judges a refusal (``door``), so that the two columns compare.
-    judged_apart = len({str(variant.flags.get("door", "true")).lower() for variant in variants}) > 1
+    # differ in what judges a refusal (``early_admission``), so that the two columns compare.
+    judged_apart = (
+        len({str(variant.flags.get("early_admission", "true")).lower() for variant in variants}) > 1
+    )
     measured = variants if judged_apart else variants[:1]
     refusals = [
         measure_refusals(
@@ -370,7 +372,7 @@ def run_overload_bench(params: ScryptParams, engine: str, args: argparse.Namespa
             args.seconds,
             processes=variant.processes,
             wrk_rounds=wrk_rounds,
-            node_flags={"door": variant.flags["door"]} if "door" in variant.flags else {},
+            node_flags={k: v for k, v in variant.flags.items() if k == "early_admission"},
         )
         for variant in measured
     ]

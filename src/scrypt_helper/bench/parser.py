@@ -24,15 +24,15 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from scrypt_helper import errors
 from scrypt_helper.bench.engine import TINY_PARAMS
 from scrypt_helper.bench.flood import prepared_request, read_answer
+from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.report import progress
-from scrypt_helper.config import allowed_params_json
+from scrypt_helper.core import errors
+from scrypt_helper.core.config import allowed_params_json
+from scrypt_helper.core.scrypt_request import parse_request
 from scrypt_helper.engines.vectors import PICL_PARAMS
-from scrypt_helper.launcher import LocalServer
-from scrypt_helper.process_usage import cpu_seconds
-from scrypt_helper.wire import parse_request
+from scrypt_helper.observability.process_usage import cpu_seconds
 from scrypt_helper_client import request_body
 
 SIZE = 4095  # the review's: one byte under the default --max-body-bytes

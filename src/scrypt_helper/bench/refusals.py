@@ -10,7 +10,7 @@ How each answer is provoked:
 - bare: ``bench.bare_app`` (uvicorn, httptools, uvloop, as many processes as the node);
 - 429: a node whose one rule bans an address after a single request a minute; the generator's
   address is banned before the rounds, and every request carries a valid body;
-- 400: a node without rate limits and with an idle worker (a node may refuse at the door, before
+- 400: a node without rate limits and with an idle worker (a node may refuse at early admission, before
   reading a body, when no worker is free), sent a body whose ``N`` is not allowed (errno 107);
 - 503: a node without rate limits, one worker and no waiting room (``--queue-size 0``), sent
   valid bodies while a keeper's hash of a slow allowed set (``p=16``, a few seconds on libsodium)
@@ -35,12 +35,12 @@ import httpx
 from scrypt_helper.bench.bare_app import BareServer
 from scrypt_helper.bench.child import Child, run_async
 from scrypt_helper.bench.flood import exchange, prepared_request, read_answer
+from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.report import progress
 from scrypt_helper.bench.wrk import WrkFigure, run_wrk, wrk_path
-from scrypt_helper.config import allowed_params_json
+from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
-from scrypt_helper.launcher import LocalServer
-from scrypt_helper.process_usage import cpu_seconds, tree_cpu_seconds
+from scrypt_helper.observability.process_usage import cpu_seconds, tree_cpu_seconds
 from scrypt_helper_client import request_body
 
 CONNECTIONS = 32
@@ -337,8 +337,8 @@ def measure_refusals(
     wrk_rounds: int = 2,
     node_flags: dict[str, object] | None = None,
 ) -> dict[str, Any]:
-    """Start the bare app and the refusing nodes (with ``node_flags``, e.g. ``door=false``), measure
-    in a generator process, summarise."""
+    """Start the bare app and the refusing nodes (with ``node_flags``, e.g. ``early_admission=false``),
+    measure in a generator process, summarise."""
     valid = json.dumps(request_body(params, bytes(range(32)))).encode()
     bad = json.dumps({**request_body(params, bytes(range(32))), "N": params.n * 2}).encode()
     keeper_body = json.dumps(request_body(SLOW_PARAMS, bytes(range(32)))).encode()

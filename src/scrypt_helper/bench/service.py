@@ -12,10 +12,10 @@ import httpx
 
 from scrypt_helper.bench.engine import measure_engine
 from scrypt_helper.bench.http import closed_loop, percentile, send_requests
+from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.report import progress
-from scrypt_helper.config import allowed_params_json
+from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import Engine, ScryptParams
-from scrypt_helper.launcher import LocalServer
 
 # The node's connection cap in this bench; the client holds as many sockets as the node, and more.
 OVERLOAD_CONNECTIONS = 2048

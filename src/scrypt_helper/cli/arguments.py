@@ -13,7 +13,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from pydantic_core import PydanticUndefined
 
-from scrypt_helper.config import ENV_PREFIX, Settings
+from scrypt_helper.core.config import ENV_PREFIX, Settings
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.registry import ENGINE_NAMES
 from scrypt_helper.engines.vectors import PICL_PARAMS

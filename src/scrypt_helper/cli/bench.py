@@ -12,7 +12,7 @@ from pathlib import Path
 
 from scrypt_helper.bench.engine import TINY_PARAMS as TINY
 from scrypt_helper.cli.arguments import Commands, UsageError, comma_list, engine_name, positive, readable_file
-from scrypt_helper.config import allowed_params_json, default_workers
+from scrypt_helper.core.config import allowed_params_json, default_workers
 from scrypt_helper.engines import ScryptParams, select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
 

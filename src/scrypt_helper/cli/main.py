@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from scrypt_helper import __version__
 from scrypt_helper.cli import bench, client, local, serve
 from scrypt_helper.cli.arguments import CommandFailed, HelpFormatter, Parser, UsageError
-from scrypt_helper.config import ENV_PREFIX, Settings
+from scrypt_helper.core.config import ENV_PREFIX, Settings
 from scrypt_helper.engines import EngineUnavailable, SelfTestFailed
 
 # In the order ``--help`` lists their commands.

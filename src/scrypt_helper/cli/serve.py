@@ -13,7 +13,7 @@ from scrypt_helper.cli.arguments import (
     add_settings_flags,
     settings_from_args,
 )
-from scrypt_helper.config import ENV_PREFIX, Settings
+from scrypt_helper.core.config import ENV_PREFIX, Settings
 
 
 def register(commands: Commands) -> None:
@@ -31,7 +31,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve until stopped; a ValidationError for bad settings, CommandFailed for a port in use."""
     settings = settings_from_args(args)
     check_ports(settings)
-    from scrypt_helper.server import run  # the server's imports: only when serving
+    from scrypt_helper.runtime.server import run  # the server's imports: only when serving
 
     run(settings)
     return 0
