@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from scrypt_helper.core.scheduler import DeadlineExceeded, Draining, Place, QueueFull, Scheduler
+from scrypt_helper.core.scheduler import DeadlineExceeded, Draining, HeldPlace, QueueFull, Scheduler
 from scrypt_helper.engines import Engine, HashContext, ScryptParams
 
 A = ScryptParams(salt=b"a", n=16, r=1, p=1, buflen=16)
@@ -139,10 +139,10 @@ async def test_a_job_admitted_and_expired_makes_later_estimates_longer():
     # 0.5 s deadline. Learning only from jobs that start would never see that it was wrong.
     engine = GatedEngine()
     scheduler, running = await one_worker_held(engine, queue_size=4, max_queue_wait=0.5, hint=0.1)
-    assert scheduler._calibration == 1.0
+    assert scheduler.estimate.correction == 1.0
     with pytest.raises(DeadlineExceeded):
         await scheduler.submit(A, b"late")
-    assert scheduler._calibration > 1.5  # the next estimates are half again as long, or more
+    assert scheduler.estimate.correction > 1.5  # the next estimates are half again as long, or more
     engine.gate.set()
     await running
     assert scheduler.close(timeout=5)
@@ -361,8 +361,10 @@ async def test_real_waits_correct_the_foreseen_ones():
     scheduler.start()
     jobs = [asyncio.ensure_future(scheduler.submit(A, bytes([i]))) for i in range(12)]
     await asyncio.gather(*jobs)
-    assert scheduler._calibration > 1.3  # jobs waited about twice as long as foreseen
-    assert scheduler.expected_wait() == pytest.approx(scheduler._foreseen_wait() * scheduler._calibration)
+    assert scheduler.estimate.correction > 1.3  # jobs waited about twice as long as foreseen
+    assert scheduler.expected_wait() == pytest.approx(
+        scheduler._foreseen_wait() * scheduler.estimate.correction
+    )
     assert scheduler.close(timeout=5)
 
 
@@ -374,19 +376,19 @@ async def test_a_high_correction_comes_back_down_when_jobs_start_as_foreseen():
         SleepingEngine(0.05), workers=1, queue_size=50, max_queue_wait=5.0, reserve=A, job_seconds_hint=0.05
     )
     scheduler.start()
-    scheduler._calibration = 4.0
+    scheduler.estimate.correction = 4.0
     jobs = [asyncio.ensure_future(scheduler.submit(A, bytes([i]))) for i in range(12)]
     await asyncio.gather(*jobs)
-    assert scheduler._calibration < 2.0
+    assert scheduler.estimate.correction < 2.0
     assert scheduler.close(timeout=5)
 
 
-async def test_a_short_batch_waits_for_a_job_on_its_way():
+async def test_a_short_batch_waits_for_an_expected_job():
     engine = GatedEngine(lanes=2)
     engine.gate.set()
     scheduler = Scheduler(engine, workers=1, queue_size=4, max_queue_wait=5.0, batch_window=5.0)
     scheduler.start()
-    with scheduler.on_its_way():  # the second job's body is being read
+    with scheduler.expecting_job():  # the second job's body is being read
         first = asyncio.ensure_future(scheduler.submit(A, b"first"))
         await asyncio.sleep(0.1)
         assert not first.done()  # held for the job on its way
@@ -401,7 +403,7 @@ async def test_a_short_batch_waits_no_longer_than_the_window():
     engine.gate.set()
     scheduler = Scheduler(engine, workers=1, queue_size=4, max_queue_wait=5.0, batch_window=0.2)
     scheduler.start()
-    with scheduler.on_its_way():  # a job that never comes
+    with scheduler.expecting_job():  # a job that never comes
         started = time.monotonic()
         await scheduler.submit(A, b"alone")
         assert 0.15 < time.monotonic() - started < 2.0
@@ -413,7 +415,7 @@ async def test_without_a_window_no_batch_waits():
     engine = GatedEngine(lanes=2)
     engine.gate.set()
     scheduler = make(engine)
-    with scheduler.on_its_way():
+    with scheduler.expecting_job():
         await scheduler.submit(A, b"first")  # answered alone, though a job is on its way
         await scheduler.submit(A, b"second")
     assert [inputs for _, inputs in engine.batches] == [[b"first"], [b"second"]]
@@ -427,21 +429,21 @@ def test_starting_twice_starts_the_workers_once():
     assert scheduler.close(timeout=5)
 
 
-async def test_a_promised_place_counts_until_its_job_takes_it_and_the_job_is_not_judged_again():
+async def test_a_held_place_counts_until_its_job_takes_it_and_the_job_is_not_judged_again():
     engine = GatedEngine()
     scheduler = make(engine, workers=1, queue_size=0)  # one place: the worker's
-    place = scheduler.promise(A)
+    place = scheduler.hold_place(A)
     with pytest.raises(QueueFull):
-        scheduler.promise(A)  # the place is kept for the first
+        scheduler.hold_place(A)  # the place is kept for the first
     with pytest.raises(QueueFull):
         scheduler.check_admission()
     work = scheduler.submit(A, b"promised", place=place)  # the place becomes the job, in one step
     with pytest.raises(QueueFull):
-        scheduler.promise(A)  # still taken: by the queued job now
+        scheduler.hold_place(A)  # still taken: by the queued job now
     engine.gate.set()
     result = await work
     assert result.output == expected(A, b"promised")
-    scheduler.let_go(scheduler.promise(A))  # free again
+    scheduler.release_place(scheduler.hold_place(A))  # free again
     assert scheduler.close(timeout=5)
     with pytest.raises(Draining):
-        await scheduler.submit(A, b"late", place=Place(0.0))  # only shutting down refuses it
+        await scheduler.submit(A, b"late", place=HeldPlace(0.0))  # only shutting down refuses it

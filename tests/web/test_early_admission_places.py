@@ -58,7 +58,7 @@ async def test_a_valid_request_keeps_its_place_until_its_job_is_queued(make_app:
     second.data_received(REQUEST)  # in the same turn: the place is the first's
     assert await status(second_writes) == 503
     assert await status(first_writes) == 200
-    assert reached == [b"first"]  # the second was refused at early admission, never by the endpoint
+    assert reached == [b"first"]  # the second was refused by early admission, never by the endpoint
     for protocol in (first, second):
         protocol.connection_lost(None)
 

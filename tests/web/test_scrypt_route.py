@@ -112,7 +112,7 @@ async def test_a_job_that_could_not_start_in_time_is_refused_before_its_body_is_
     # One worker, held; by the start-up estimate a job takes it about 10 s, and jobs may wait 20:
     # one more fits (a worker expected within 0.6 x 20 s), the next is refused when it arrives.
     app = await make_app(workers=1, queue_size=10, max_queue_wait=20.0)
-    app.node.scheduler._hint = 10.0  # as if start-up had timed a slow engine
+    app.node.scheduler.estimate.hint = 10.0  # as if start-up had timed a slow engine
     engine.gate.clear()
     held = []
     for i in range(2):

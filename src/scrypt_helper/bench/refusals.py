@@ -10,7 +10,7 @@ How each answer is provoked:
 - bare: ``bench.bare_app`` (uvicorn, httptools, uvloop, as many processes as the node);
 - 429: a node whose one rule bans an address after a single request a minute; the generator's
   address is banned before the rounds, and every request carries a valid body;
-- 400: a node without rate limits and with an idle worker (a node may refuse at early admission, before
+- 400: a node without rate limits and with an idle worker (a node may refuse by early admission, before
   reading a body, when no worker is free), sent a body whose ``N`` is not allowed (errno 107);
 - 503: a node without rate limits, one worker and no waiting room (``--queue-size 0``), sent
   valid bodies while a keeper's hash of a slow allowed set (``p=16``, a few seconds on libsodium)

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 from scrypt_helper.abuse import Guard, LimitStore
 from scrypt_helper.core.config import Settings
-from scrypt_helper.core.scheduler import Scheduler, cost
+from scrypt_helper.core.scheduler import Scheduler
 from scrypt_helper.core.secret_memory import memlock_shortfall
+from scrypt_helper.core.wait_estimate import cost
 from scrypt_helper.engines import Engine, EngineUnavailable, ScryptParams, select_engine
 from scrypt_helper.observability.log import SummaryLog
 from scrypt_helper.observability.metrics import Metrics

@@ -1,15 +1,13 @@
 """Admission control: a bounded queue in front of hash worker threads.
 
 The event loop never computes. ``submit`` either queues a job at once or rejects it at
-once: draining, the queue full, or a wait that would pass ``max_queue_wait``. That wait is
-estimated from what the workers have measured while serving: each parameter set's recent
-seconds per job, times the jobs queued, plus what is left of the running batches. So a
-request that could not be served in time is refused when it arrives, not when its deadline
-passes. A queued job that has not started within ``max_queue_wait`` all the same is
-answered with ``DeadlineExceeded`` instead of being computed; a job whose caller goes
-away (client disconnected) leaves the queue. Each worker thread owns one engine context
-and takes up to ``lanes`` queued jobs with the same parameters per batch, without ever
-waiting for a batch to fill.
+once: draining, the queue full, or a wait that would pass ``max_queue_wait`` by the
+``WaitEstimate`` (``core.wait_estimate``). So a request that could not be served in time is
+refused when it arrives, not when its deadline passes. A queued job that has not started
+within ``max_queue_wait`` all the same is answered with ``DeadlineExceeded`` instead of being
+computed; a job whose caller goes away (client disconnected) leaves the queue. Each worker
+thread owns one engine context and takes up to ``lanes`` queued jobs with the same
+parameters per batch, without ever waiting for a batch to fill.
 """
 
 from __future__ import annotations
@@ -25,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+from scrypt_helper.core.wait_estimate import WaitEstimate
 from scrypt_helper.engines.base import Engine, HashContext, ScryptParams
 
 logger = logging.getLogger("scrypt_helper.scheduler")
@@ -59,8 +58,9 @@ class HashResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Place:
-    """A job's place in the queue, kept by ``Scheduler.promise``: the work it was counted for."""
+class HeldPlace:
+    """A place in the queue held by ``Scheduler.hold_place`` for a job admitted before it is
+    submitted: the work it was counted for."""
 
     seconds: float
 
@@ -94,18 +94,6 @@ WORKER_NICENESS = 5
 # A job is admitted only if a worker is expected to start it within this share of max_queue_wait:
 # the estimate is an average, and the rest absorbs its error before the deadline would expire it.
 ADMISSION_MARGIN = 0.6
-# Weight of the newest batch in each parameter set's seconds-per-job average, and of the newest
-# job in the correction of foreseen waits by real ones (within MIN/MAX_CALIBRATION, from waits of
-# at least CALIBRATION_FLOOR x max_queue_wait).
-SMOOTHING = 0.2
-MIN_CALIBRATION = 0.5
-MAX_CALIBRATION = 4.0
-CALIBRATION_FLOOR = 0.1
-
-
-def cost(params: ScryptParams) -> int:
-    """Work of one hash relative to others: its memory-hard mixing touches ``romix_bytes`` p times."""
-    return params.romix_bytes * params.p
 
 
 def lower_priority(niceness: int) -> None:
@@ -135,7 +123,7 @@ class Scheduler:
         """``job_seconds_hint``: a worker's seconds per ``reserve`` job (timed at start-up), the
         estimate until batches have been measured; without it, waits count only measured work.
         ``batch_window``: seconds a worker may hold a batch short of its lanes while more jobs are
-        known to be on their way (see ``on_its_way``); 0 never holds one."""
+        expected (see ``expecting_job``); 0 never holds one."""
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.engine = engine
@@ -150,16 +138,10 @@ class Scheduler:
         self._cond = threading.Condition()
         self._running = 0
         self._busy_workers = 0
-        self._hint = job_seconds_hint
         self.niceness = niceness
-        self._job_seconds: dict[ScryptParams, float] = {}  # measured, per allowed parameter set
-        self._queued_seconds = 0.0  # estimated work of the queued jobs, in one worker's seconds
-        self._batch_ends: dict[int, float] = {}  # each busy worker's expected end of its batch
-        self._calibration = 1.0  # real waits over foreseen ones, recently
+        self.estimate = WaitEstimate(hint=job_seconds_hint, reference=reserve)
         self.batch_window = batch_window
-        self._on_the_way = 0  # jobs admitted at early admission and not yet submitted (batch_window only)
-        self._promised = 0  # jobs admitted by ``promise``, not yet submitted
-        self._promised_seconds = 0.0  # their estimated work, in one worker's seconds
+        self._expected = 0  # jobs whose bodies are being read, not yet submitted (batch_window only)
         self._closing = False
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -225,57 +207,47 @@ class Scheduler:
 
     def job_seconds(self, params: ScryptParams) -> float:
         """A worker's recent seconds per job of ``params`` in a batch (before any: the start-up hint)."""
-        measured = self._job_seconds.get(params)
-        if measured is not None:
-            return measured
-        if self._hint is None or self._reserve is None:
-            return 0.0
-        return self._hint * cost(params) / cost(self._reserve)
+        return self.estimate.job_seconds(params)
 
     def expected_wait(self) -> float:
         """Seconds until a worker would start a job queued now."""
         with self._cond:
-            return self._foreseen_wait() * self._calibration
+            return self._foreseen_wait() * self.estimate.correction
 
     def check_admission(self) -> None:
         """Raise ``Draining`` or ``QueueFull`` if a job submitted now would be refused."""
         with self._cond:
             self._check_admission()
 
-    def promise(self, params: ScryptParams) -> Place:
-        """Admit a job of ``params`` before it is submitted: ``check_admission``, then keep its place
+    def hold_place(self, params: ScryptParams) -> HeldPlace:
+        """Admit a job of ``params`` before it is submitted: ``check_admission``, then hold its place
         in the estimate, so that the jobs judged meanwhile count it, until its job is submitted with
-        it (``submit(place=...)``) or it is let go: the decision was made here, once."""
+        it (``submit(place=...)``) or the place is released: the decision was made here, once."""
         with self._cond:
             self._check_admission()
-            place = Place(self.job_seconds(params))
-            self._promised += 1
-            self._promised_seconds += place.seconds
+            place = HeldPlace(self.job_seconds(params))
+            self.estimate.hold(place.seconds)
             return place
 
-    def let_go(self, place: Place) -> None:
-        """Give back a place ``promise`` kept for a job that will never be submitted."""
+    def release_place(self, place: HeldPlace) -> None:
+        """Give back a place ``hold_place`` held for a job that will never be submitted."""
         with self._cond:
-            self._release(place)
-
-    def _release(self, place: Place) -> None:
-        self._promised = max(0, self._promised - 1)
-        self._promised_seconds = max(0.0, self._promised_seconds - place.seconds) if self._promised else 0.0
+            self.estimate.release(place.seconds)
 
     @contextlib.contextmanager
-    def on_its_way(self) -> Iterator[None]:
-        """While this block runs, a job is on its way (its body read and parsed): a worker may hold
-        a short batch for it, up to ``batch_window``. Leave the block just before ``submit``."""
+    def expecting_job(self) -> Iterator[None]:
+        """While this block runs, a job is expected (its body being read and parsed): a worker may
+        hold a short batch for it, up to ``batch_window``. Leave the block just before ``submit``."""
         if not self.batch_window:
             yield
             return
         with self._cond:
-            self._on_the_way += 1
+            self._expected += 1
         try:
             yield
         finally:
             with self._cond:
-                self._on_the_way -= 1
+                self._expected -= 1
                 self._cond.notify_all()
 
     @property
@@ -286,12 +258,12 @@ class Scheduler:
     # -- the async side ---------------------------------------------------------------------------------
 
     def submit(
-        self, params: ScryptParams, data: bytes, *, place: Place | None = None
+        self, params: ScryptParams, data: bytes, *, place: HeldPlace | None = None
     ) -> Awaitable[HashResult]:
         """Queue one hash now and return what awaits its result; raises a ``Rejected`` subclass
         instead of queueing a job that would wait too long.
 
-        ``place``: the place ``promise`` kept for this job, which becomes the job in the same step
+        ``place``: the place ``hold_place`` held for this job, which becomes the job in the same step
         (no other job can take it meanwhile); only a node shutting down refuses it now.
         Cancelling the awaiting task (client gone) takes a still-queued job out of the queue.
         """
@@ -299,14 +271,14 @@ class Scheduler:
         item = _Item(params=params, data=data, future=loop.create_future(), loop=loop)
         with self._cond:
             if place is not None:
-                self._release(place)
+                self.estimate.release(place.seconds)
                 if self._closing:
                     raise Draining("the node is shutting down")
                 item.predicted = self._foreseen_wait()
             else:
                 item.predicted = self._check_admission()
             item.seconds = self.job_seconds(params)
-            self._queued_seconds += item.seconds
+            self.estimate.queued(item.seconds)
             self._queue.append(item)
             self._cond.notify()
         timer = loop.call_later(self.max_queue_wait, self._expire, item)
@@ -323,39 +295,26 @@ class Scheduler:
         """Raise to refuse a job now; else return the wait foreseen for it, before correction."""
         if self._closing:
             raise Draining("the node is shutting down")
-        if len(self._queue) + self._promised >= self.queue_size + self.workers - self._busy_workers:
+        if len(self._queue) + self.estimate.held >= self.queue_size + self.workers - self._busy_workers:
             raise QueueFull("all workers are busy and the queue is full")
         foreseen = self._foreseen_wait()
-        if foreseen * self._calibration > ADMISSION_MARGIN * self.max_queue_wait:
+        if foreseen * self.estimate.correction > ADMISSION_MARGIN * self.max_queue_wait:
             raise QueueFull("no worker would be free within the maximum queue wait")
         return foreseen
 
     def _foreseen_wait(self) -> float:
         """The work ahead of a job queued now, per worker, by the measured seconds per job."""
-        if len(self._queue) + self._promised < self.workers - self._busy_workers:
+        if len(self._queue) + self.estimate.held < self.workers - self._busy_workers:
             return 0.0  # a worker is free for it
-        now = time.monotonic()
-        running = sum(max(0.0, end - now) for end in self._batch_ends.values())
-        return (self._queued_seconds + self._promised_seconds + running) / self.workers
+        return self.estimate.foreseen(self.workers, time.monotonic())
 
     def _calibrate(self, item: _Item, waited: float) -> None:
-        """Fold a starting job's real wait against the one foreseen into the estimate's correction.
-
-        The per-job times miss what lies between batches and how the machine's load shifts; the
-        ratio of real to foreseen waits corrects for both. Only waits long enough to measure count.
-        """
-        # The floor is on the corrected wait, the one admission went by: on the raw one, a high
-        # correction would make every foreseen wait look too short to learn from, and stick.
-        if item.predicted * self._calibration < CALIBRATION_FLOOR * self.max_queue_wait:
-            return
-        ratio = min(max(waited / item.predicted, MIN_CALIBRATION), MAX_CALIBRATION)
-        self._calibration += SMOOTHING * (ratio - self._calibration)
+        """Correct the estimate by a job's real wait against the one foreseen for it."""
+        self.estimate.calibrate(item.predicted, waited, self.max_queue_wait)
 
     def _dequeue(self, item: _Item) -> None:
         self._queue.remove(item)
-        self._queued_seconds = max(0.0, self._queued_seconds - item.seconds)
-        if not self._queue:
-            self._queued_seconds = 0.0  # no rounding drift outlives an empty queue
+        self.estimate.dequeued(item.seconds, queue_empty=not self._queue)
 
     def _expire(self, item: _Item) -> None:
         # Its wait was at least the whole deadline: the estimate learns from the jobs it admitted
@@ -424,7 +383,7 @@ class Scheduler:
                     left = deadline - time.monotonic()
                     if (left <= 0 or not self._cond.wait(left)) and not self._queue:
                         return None
-                if lanes > 1 and self._on_the_way and len(self._queue) < lanes:
+                if lanes > 1 and self._expected and len(self._queue) < lanes:
                     self._wait_for_company(lanes)
                 if self._queue:  # another worker may have taken them meanwhile
                     break
@@ -443,13 +402,13 @@ class Scheduler:
                 item.state = _State.RUNNING
             self._running += len(batch)
             self._busy_workers += 1
-            self._batch_ends[threading.get_ident()] = now + sum(item.seconds for item in batch)
+            self.estimate.batch_started(threading.get_ident(), now + sum(item.seconds for item in batch))
             return batch
 
     def _wait_for_company(self, lanes: int) -> None:
-        """Hold a short batch up to ``batch_window`` while jobs are on their way (lock held)."""
+        """Hold a short batch up to ``batch_window`` while jobs are expected (lock held)."""
         until = time.monotonic() + self.batch_window
-        while self._on_the_way and len(self._queue) < lanes and not self._stopping:
+        while self._expected and len(self._queue) < lanes and not self._stopping:
             left = until - time.monotonic()
             if left <= 0:
                 return
@@ -470,9 +429,9 @@ class Scheduler:
             with self._cond:
                 self._running -= len(batch)
                 self._busy_workers -= 1
-                self._batch_ends.pop(threading.get_ident(), None)
+                self.estimate.batch_ended(threading.get_ident())
                 if outputs is not None:
-                    self._learn(batch[0].params, hash_seconds / len(batch))
+                    self.estimate.learn(batch[0].params, hash_seconds / len(batch))
                 self._cond.notify_all()
         if outputs is None:
             for item in batch:
@@ -482,11 +441,6 @@ class Scheduler:
             self._on_batch(len(batch), hash_seconds)
         for item, output in zip(batch, outputs, strict=True):
             self._resolve(item, result=HashResult(output, started - item.enqueued, hash_seconds, len(batch)))
-
-    def _learn(self, params: ScryptParams, per_job: float) -> None:
-        """Fold one batch's seconds per job into its parameter set's average (holding the lock)."""
-        known = self._job_seconds.get(params)
-        self._job_seconds[params] = per_job if known is None else known + SMOOTHING * (per_job - known)
 
     @staticmethod
     def _resolve(item: _Item, *, result: HashResult | None = None, error: Exception | None = None) -> None:

@@ -1,4 +1,4 @@
-"""The wire format of ``POST /``: a body parsed into a hash job, a job written as a body, its schema.
+"""The format of ``POST /``'s body: parsed into a hash job (``Job``), its JSON Schema, parameter wire names.
 
 The format is the 2013 service's: a JSON object with ``input`` (hex), ``salt`` (string),
 and ``N``, ``r``, ``p``, ``buflen`` (JSON integers, or digit strings as the original

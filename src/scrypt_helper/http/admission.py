@@ -20,7 +20,7 @@ from scrypt_helper.core import errors, scrypt_request
 from scrypt_helper.core.config import Settings
 from scrypt_helper.core.errors import ApiError
 from scrypt_helper.core.node import Node
-from scrypt_helper.core.scheduler import Place, Rejected
+from scrypt_helper.core.scheduler import HeldPlace, Rejected
 from scrypt_helper.http.request_ids import request_id
 
 API_KEY = API_KEY_HEADER.lower().encode()
@@ -87,7 +87,7 @@ class Admitted:
 
     ticket: Ticket
     job: scrypt_request.Job
-    place: Place
+    place: HeldPlace
     attempt: HashAttempt
 
 
@@ -139,7 +139,7 @@ class Admission:
         except ApiError as error:
             return error
         try:
-            place = node.scheduler.promise(job.params)
+            place = node.scheduler.hold_place(job.params)
         except Rejected as exc:
             attempt.forget()
             return self._unavailable(exc)

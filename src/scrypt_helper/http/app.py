@@ -24,7 +24,7 @@ from scrypt_helper.http.middleware.faults import FaultMiddleware
 from scrypt_helper.http.middleware.request_metrics import RequestMetricsMiddleware
 from scrypt_helper.http.middleware.request_summary import RequestSummaryMiddleware
 from scrypt_helper.http.middleware.security_headers import SecurityHeadersMiddleware
-from scrypt_helper.http.routes import dockerflow, prometheus, scrypt
+from scrypt_helper.http.routes import dockerflow, prometheus, scrypt, scrypt_openapi
 
 # The node reports through its own Prometheus metrics and logs; FastAPI's OpenTelemetry bridge
 # would otherwise look for a configured provider on every request.
@@ -89,7 +89,7 @@ def create_app(node: Node) -> FastAPI:
 
 def _document(app: FastAPI) -> dict[str, Any]:
     """The routers' OpenAPI document, with ``/`` added; made once, on first request."""
-    app.openapi_schema = scrypt.describe(FastAPI.openapi(app))
+    app.openapi_schema = scrypt_openapi.describe(FastAPI.openapi(app))
     return app.openapi_schema
 
 

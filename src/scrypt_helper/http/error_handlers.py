@@ -46,7 +46,7 @@ async def routing_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-# A fault (any other exception) is answered by web.middleware.faults, inside the middleware.
+# A fault (any other exception) is answered by http.middleware.faults, inside the middleware.
 EXCEPTION_HANDLERS = {ApiError: api_error, HTTPException: routing_error}
 
 

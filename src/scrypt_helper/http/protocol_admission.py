@@ -9,7 +9,7 @@ one judgement (``admission.Admission``) and turns its verdict into what the prot
   (summary line, request metrics); the rest of the request is dropped as it comes;
 - a ticket (head let through): the protocol holds the body, up to ``--max-body-bytes``;
 - an admitted job, or a judgement that has to wait (limits in Redis): the request goes on to the
-  endpoint with it in its scope (``web.handoff.DECISION``), and is never judged again.
+  endpoint with it in its scope (``http.handoff.DECISION``), and is never judged again.
 
 With the limits in memory the judgement runs at once on the protocol's stack (``http.eager``): nothing
 waits, so a refusal costs no task and no loop turn. With Redis it runs as a task from the start

@@ -110,7 +110,7 @@ def uvicorn_config(
         log_config=None,
         access_log=False,
         server_header=False,
-        # Each answer's Date comes from the app's headers (web.answers), so that none has two.
+        # Each answer's Date comes from the app's headers (http.answers), so that none has two.
         date_header=False,
         proxy_headers=False,
         timeout_keep_alive=5,

@@ -5,31 +5,29 @@ pure-ASGI app in front of CORS and the routers: every answer still passes the re
 summary log, metrics and security-header layers, but none pays for FastAPI's routing,
 dependency resolution and request objects, which cost more than all those layers together.
 ``POST /`` is judged by ``http.admission`` alone: early admission's judgement when the protocol made one
-(``web.handoff.DECISION``), taken as it is, else the endpoint's own call of the same judgement.
+(``http.handoff.DECISION``), taken as it is, else the endpoint's own call of the same judgement.
 Every answer's headers, CORS included, come from ``http.answers``, the encoder of early admission's
 answers too. Every other path, and a browser's preflight, goes on to the app behind.
-``describe`` adds ``/`` to the OpenAPI document that FastAPI makes of the routers.
+Its body is read by ``http.request_reading``; ``http.routes.scrypt_openapi`` describes it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from scrypt_helper.core import errors, scrypt_request
+from scrypt_helper.core import errors
 from scrypt_helper.core.errors import ApiError
 from scrypt_helper.core.node import Node
 from scrypt_helper.core.scheduler import Rejected
 from scrypt_helper.http.admission import Admission, Admitted, BodyVerdict, HeadVerdict, RequestHead, Ticket
 from scrypt_helper.http.answers import Header, answer_headers, cors_headers, refusal_headers
 from scrypt_helper.http.handoff import DECISION, REQUEST_ID
+from scrypt_helper.http.request_reading import ClientGone, read_body, until_disconnect
 
-T = TypeVar("T")
 CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client that left before its answer
 ALLOWED_METHODS = "GET, HEAD, OPTIONS, POST"  # OPTIONS: a browser's preflight, answered by CORS
 JSON = (b"content-type", b"application/json")
@@ -44,10 +42,6 @@ class RouteTemplate:
 
 
 ROUTE = RouteTemplate("/")
-
-
-class ClientGone(Exception):
-    """The client disconnected before its hash was done."""
 
 
 class ScryptEndpoint:
@@ -114,7 +108,7 @@ class ScryptEndpoint:
         try:
             if isinstance(verdict, Ticket):
                 answer.body_read = False
-                with node.scheduler.on_its_way():
+                with node.scheduler.expecting_job():
                     body = await read_body(receive, self.admission.max_body_bytes)
                 answer.body_read = True
                 verdict = await self.admission.judge_body(verdict, body)
@@ -195,93 +189,3 @@ def is_preflight(scope: Scope) -> bool:
         return False
     names = {name for name, _ in scope["headers"]}
     return b"origin" in names and b"access-control-request-method" in names
-
-
-async def read_body(receive: Receive, limit: int) -> bytes:
-    """Read the body, refusing with 413 as soon as it is known to exceed ``limit`` bytes."""
-    body = b""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        body += message.get("body", b"")
-        if len(body) > limit:
-            raise errors.body_too_large(limit)
-        if not message.get("more_body", False):
-            return body
-
-
-async def until_disconnect(work: Awaitable[T], receive: Receive) -> T:
-    """Await ``work``; if the client disconnects first, cancel it and raise ClientGone."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnected(receive))
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        task.cancel()
-        raise
-    finally:
-        watcher.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    raise ClientGone
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-# -- the OpenAPI description of ``/`` ------------------------------------------------------------------
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-def _documented_errors() -> dict[str, Any]:
-    return {
-        str(status): {"description": description, "content": _json(errors.ERROR_JSON_SCHEMA)}
-        for status, description in (
-            (400, "Invalid request"),
-            (401, "Unknown API key"),
-            (403, "Client on the deny list, or a browser's origin not allowed"),
-            (413, "Body too large"),
-            (415, "A browser's request (it sends Origin) without a JSON body"),
-            (429, "Rate limited"),
-            (503, "Overloaded or draining"),
-        )
-    }
-
-
-OUTPUT_SCHEMA = {"type": "object", "required": ["output"], "properties": {"output": {"type": "string"}}}
-
-
-def describe(document: dict[str, Any]) -> dict[str, Any]:
-    """Add ``/`` to an OpenAPI ``document`` of the routers, and return it."""
-    document.setdefault("paths", {})["/"] = {
-        "get": {
-            "tags": ["scrypt"],
-            "summary": "Health check of the 2013 service",
-            "description": '"OK" to any client the guard admits.',
-            "operationId": "root__get",
-            "responses": {
-                "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
-            },
-        },
-        "post": {
-            "tags": ["scrypt"],
-            "summary": "Compute scrypt",
-            "description": "Computes scrypt with one of the node's allowed parameter sets.",
-            "operationId": "compute__post",
-            "requestBody": {"required": True, "content": _json(scrypt_request.request_json_schema())},
-            "responses": {
-                "200": {"description": "The scrypt output", "content": _json(OUTPUT_SCHEMA)},
-                **_documented_errors(),
-            },
-        },
-    }
-    return document
