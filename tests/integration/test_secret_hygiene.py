@@ -131,5 +131,5 @@ def test_lock_memory_serves_within_exactly_what_the_workers_lock(monkeypatch):
 
 def test_lock_memory_with_an_engine_that_cannot_lock_stops_start_up():
     done = serve("--engine", "hashlib", "--lock-memory")
-    assert done.returncode == 1, done.stderr
-    assert "the hashlib engine cannot lock its buffers in memory" in done.stderr
+    assert done.returncode == 2, done.stderr  # two flags that cannot go together: a usage error
+    assert "--lock-memory: the hashlib engine cannot lock its buffers" in done.stderr

@@ -90,6 +90,27 @@ BAD = {
     "metrics port the service's": Bad(
         ["serve", "--port", "8123", "--metrics-port", "8123"], 2, "--metrics-port", variable=True
     ),
+    "more processes than workers": Bad(
+        [
+            "serve",
+            "--rules",
+            "",
+            "--trusted-proxies",
+            "1",
+            "--processes",
+            "3",
+            "--workers",
+            "2",
+            "--port",
+            "0",
+        ],
+        2,
+        "--processes",
+        variable=True,
+    ),
+    "lock memory on a library engine": Bad(
+        ["serve", "--engine", "hashlib", "--lock-memory", "--port", "0"], 2, "--lock-memory", variable=True
+    ),
     "host no address": Bad(["serve", "--host", "999.1.1.1", "--port", "0"], 2, "--host", variable=True),
     "capacity ops zero": Bad(["capacity", "--ops-per-core", "0"], 2, "--ops-per-core"),
     "capacity ops negative": Bad(["capacity", "--ops-per-core", "-3"], 2, "--ops-per-core"),

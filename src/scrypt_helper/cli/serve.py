@@ -15,6 +15,9 @@ from scrypt_helper.cli.arguments import (
 )
 from scrypt_helper.core.config import ENV_PREFIX, Settings
 
+#: Engines whose library allocates its buffers inside each call, out of reach of ``--lock-memory``.
+NO_LOCKING = ("hashlib", "libsodium")
+
 
 def register(commands: Commands) -> None:
     """Add ``serve``, with one flag per setting."""
@@ -30,11 +33,27 @@ def register(commands: Commands) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve until stopped; a ValidationError for bad settings, CommandFailed for a port in use."""
     settings = settings_from_args(args)
+    check_combination(settings)
     check_ports(settings)
     from scrypt_helper.runtime.server import run  # the server's imports: only when serving
 
     run(settings)
     return 0
+
+
+def check_combination(settings: Settings) -> None:
+    """UsageError for settings each valid alone that cannot go together, before any engine starts."""
+    from scrypt_helper.runtime.processes import plan_processes
+
+    try:
+        plan_processes(settings)
+    except ValueError as exc:
+        raise UsageError(f"{ENV_PREFIX}PROCESSES / --processes: {exc}") from None
+    if settings.lock_memory and settings.engine in NO_LOCKING:
+        raise UsageError(
+            f"{ENV_PREFIX}LOCK_MEMORY / --lock-memory: the {settings.engine} engine cannot lock its buffers "
+            "(its library allocates them inside each call); choose a native engine or --no-lock-memory"
+        )
 
 
 def check_ports(settings: Settings) -> None:
