@@ -42,6 +42,7 @@ from harness.cluster import LocalNginx
 from harness.image import TEST_TAG, Container, build_image, image_exists, inspect_image, run_podman
 from loadtest.run import run as run_load_test
 from scrypt_helper import __version__
+from scrypt_helper.bench.criteria import RELEASE_GATE
 from scrypt_helper.bench.local_servers import LocalRedis
 from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.core.scrypt_request import wire_params
@@ -307,9 +308,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--spawn-rate", type=float, default=30)
     parser.add_argument("--run-time", default="60s")
     parser.add_argument("--think-time", type=float, default=1.0)
-    parser.add_argument("--min-ops", type=float, default=55)
-    parser.add_argument("--max-p99-ms", type=float, default=1000)
-    parser.add_argument("--max-fail-ratio", type=float, default=0)
+    parser.add_argument("--min-ops", type=float, default=RELEASE_GATE.min_ops)
+    parser.add_argument("--max-p99-ms", type=float, default=RELEASE_GATE.max_p99_ms)
+    parser.add_argument("--max-fail-ratio", type=float, default=RELEASE_GATE.max_fail_ratio)
     parser.add_argument("--small", action="store_true", help="N=1024 instead of the production set")
     parser.add_argument("--results", type=Path, default=ROOT / "loadtest" / "results")
     parser.add_argument("--health-timeout", type=float, default=60)

@@ -44,11 +44,36 @@ def settings() -> dict[str, str]:
 def test_the_base_lists_every_manifest_of_its_folder():
     listed = set(kustomization()["resources"])
     assert listed == {path.name for path in BASE.glob("*.yaml")} - {"kustomization.yaml"}
+    assert {key: (BASE / path).resolve() for key, path in mounted_files().items()} == {
+        "locustfile.py": ROOT / "loadtest" / "locustfile.py",
+        "criteria.py": ROOT / "src" / "scrypt_helper" / "bench" / "criteria.py",
+    }
+
+
+def mounted_files() -> dict[str, str]:
+    """The files of the locustfile ConfigMap: mounted name -> path from the base."""
     (locustfile,) = [g for g in kustomization()["configMapGenerator"] if g["name"] == "locustfile"]
-    (source,) = locustfile["files"]
-    key, path = source.split("=", 1)
-    assert key == "locustfile.py"
-    assert (BASE / path).resolve() == ROOT / "loadtest" / "locustfile.py"
+    return dict(source.split("=", 1) for source in locustfile["files"])
+
+
+def test_the_locustfile_judges_by_the_shared_criteria_in_a_stock_locust_image(tmp_path: Path):
+    # A stock Locust image has no scrypt_helper: the locustfile then loads the mounted criteria.py.
+    for key, path in mounted_files().items():
+        shutil.copy(BASE / path, tmp_path / key)
+    probe = (
+        "import importlib.util, sys\n"
+        "sys.modules['scrypt_helper'] = None\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        f"spec = importlib.util.spec_from_file_location('locustfile', {str(tmp_path / 'locustfile.py')!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "print(module.LoadTestCriteria.__module__, module.missed.__module__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["criteria", "criteria"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)

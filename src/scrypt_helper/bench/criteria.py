@@ -1,4 +1,9 @@
-"""Figures beside their criteria, each marked PASS or MISS, printed as one table."""
+"""Figures beside their criteria, each marked PASS or MISS, printed as one table; the load test's criteria.
+
+The one place success criteria are judged: ``bench`` prints its figures with them, and the locustfile
+and the release gate judge a load test by ``LoadTestCriteria``. Standard library only, so that a stock
+Locust image can load this file beside the locustfile (``deploy/k8s/loadtest``).
+"""
 
 from __future__ import annotations
 
@@ -67,7 +72,7 @@ def show(value: float, unit: str = "") -> str:
     if math.isnan(value):
         return "-"
     digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2
-    space = "" if unit in ("", "%") else " "
+    space = "" if unit in ("", "%") or unit.startswith("/") else " "
     return f"{value:,.{digits}f}{space}{unit}"
 
 
@@ -85,3 +90,41 @@ def table(figures: list[Figure]) -> str:
             f"{figure.mark:<6}{cores:>9}  {figure.note}".rstrip()
         )
     return "\n".join(lines)
+
+
+def missed(figures: list[Figure]) -> list[str]:
+    """What each figure marked MISS missed, as ``name value, not op target``."""
+    return [
+        f"{figure.name} {show(figure.value, figure.unit)}, not {figure.criterion.op} "
+        f"{show(figure.criterion.target, figure.unit)}"
+        for figure in figures
+        if figure.criterion and figure.mark == MISS
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadTestCriteria:
+    """What a load test must show: good answers a second, the p99 of valid requests (0: any) and the
+    share of failed checks."""
+
+    min_ops: float = 0.0
+    max_p99_ms: float = 0.0
+    max_fail_ratio: float = 0.0
+
+    @property
+    def p99_criterion(self) -> Criterion | None:
+        return at_most(self.max_p99_ms) if self.max_p99_ms else None
+
+    def figures(self, *, ops: float, p99_ms: float, fail_ratio: float) -> list[Figure]:
+        """The run's figures, each beside its criterion."""
+        return [
+            Figure("good answers", ops, "/s", at_least(self.min_ops)),
+            Figure(
+                "p99 of valid requests", p99_ms, "ms", at_most(self.max_p99_ms) if self.max_p99_ms else None
+            ),
+            Figure("failed checks", 100 * fail_ratio, "%", at_most(100 * self.max_fail_ratio)),
+        ]
+
+
+#: The release gate's criteria: docs/capacity.md's load test of one 2-core node behind nginx.
+RELEASE_GATE = LoadTestCriteria(min_ops=55, max_p99_ms=1000, max_fail_ratio=0)
