@@ -24,6 +24,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.daemons import Daemon
+from harness.topology import compose_topology
 from scrypt_helper.bench.local_servers import LocalRedis, LocalServer, free_port
 from scrypt_helper.bench.server_process import read_log
 
@@ -144,22 +145,26 @@ class LocalNginx(Daemon):
 
 
 class LocalCluster:
-    """``nodes`` scrypt-helper nodes (``--trusted-proxies 1``), optionally one Redis, nginx in front.
+    """The cluster of ``deploy/docker/docker-compose.yml`` on loopback (``harness.topology``): its
+    nodes, with the settings that shape it (behind one proxy hop, the same allowed origins), sharing
+    a Redis, the shipped nginx config in front.
 
-    ``node_flags`` are ``serve`` flags for every node, as for ``LocalServer``; ``nginx_limits`` go
-    to ``render_local_config``.
+    ``nodes`` and ``redis`` default to compose's; ``node_flags`` are ``serve`` flags for every node,
+    over compose's, as for ``LocalServer``; ``nginx_limits`` go to ``render_local_config``.
     """
 
     def __init__(
         self,
-        nodes: int = 3,
+        nodes: int | None = None,
         *,
-        redis: bool = True,
+        redis: bool | None = None,
         nginx_limits: Mapping[str, object] | None = None,
         **node_flags: object,
     ) -> None:
-        self.redis = LocalRedis() if redis else None
-        self.node_flags: dict[str, object] = {"trusted_proxies": 1, **node_flags}
+        topology = compose_topology()
+        nodes = topology.nodes if nodes is None else nodes
+        self.redis = LocalRedis() if (topology.redis if redis is None else redis) else None
+        self.node_flags: dict[str, object] = {**topology.shape_flags(), **node_flags}
         if self.redis is not None:
             self.node_flags["redis_url"] = self.redis.url
         self.ports = [free_port() for _ in range(nodes)]
