@@ -5,8 +5,8 @@ node's settings. The harness builds the same shape on loopback (``harness.cluste
 the same node count, a Redis when compose has one, the shipped nginx config rendered for local
 ports, and the nodes' settings that define the shape. The settings compose sizes for a 2-core
 container or points at its own network are the harness's to choose on a shared test machine
-(``PLACED_LOCALLY``, ``SIZED_PER_MACHINE``); a setting compose gains must be put in one of the
-groups (``tests/cluster/test_topology.py``).
+(``PLACED_LOCALLY``, ``SIZED_PER_MACHINE``); any other setting compose gains, the harness takes as it
+is (``tests/deploy/test_topology.py``).
 """
 
 from __future__ import annotations
