@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,6 +128,15 @@ def build_base(name: str = BASE) -> str:
 def project_version() -> str:
     """The version pyproject.toml declares."""
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def client_version() -> str:
+    """The version of the client distribution in clients/python, which the image installs beside."""
+    text = (ROOT / "clients" / "python" / "src" / "scrypt_helper_client" / "version.py").read_text()
+    match = re.search(r'__version__ = "([^"]+)"', text)
+    if match is None:
+        raise ValueError("clients/python declares no __version__")
+    return match[1]
 
 
 def git_commit() -> str:

@@ -16,7 +16,7 @@ from typing import IO
 import pytest
 from packaging.utils import canonicalize_name
 
-from harness.image import CA_BUNDLE, ROOT, project_version, run_once, run_podman
+from harness.image import CA_BUNDLE, ROOT, client_version, project_version, run_once, run_podman
 from harness.licences import acceptable, check, normalise
 
 pytestmark = pytest.mark.timeout(900)
@@ -48,11 +48,11 @@ def pins() -> dict[str, str]:
     return {canonicalize_name(name): version for name, version in found}
 
 
-def test_the_sbom_lists_the_locked_packages_and_the_project_and_nothing_else(sbom_path: Path, image: str):
+def test_the_sbom_lists_the_locked_packages_and_the_two_distributions_and_nothing_else(sbom_path: Path, image: str):
     sbom = json.loads(sbom_path.read_text())
     assert sbom["bomFormat"] == "CycloneDX"
     listed = {canonicalize_name(c["name"]): c["version"] for c in sbom["components"]}
-    expected = {**pins(), "scrypt-helper": project_version()}
+    expected = {**pins(), "scrypt-helper": project_version(), "scrypt-helper-client": client_version()}
     assert len(expected) > 20
     assert listed == expected  # no pip, no setuptools, none of the SBOM tool's own packages
     subject = sbom["metadata"]["component"]
