@@ -7,8 +7,9 @@ Used by ``tests/cluster``, ``tests/deploy`` and ``scripts/cluster_figures.py``; 
 
 from __future__ import annotations
 
-import asyncio
+import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -25,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.daemons import Daemon
 from harness.topology import compose_topology
+from scrypt_helper.bench.load import Reply, closed_loop, request_bytes
 from scrypt_helper.bench.local_servers import LocalRedis, LocalServer, free_port
 from scrypt_helper.bench.server_process import read_log
 
@@ -290,6 +292,20 @@ class LoadResult:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
 
 
+@dataclass(frozen=True, slots=True)
+class PostedBodies:
+    """``POST /`` requests, each with a fresh ``body()`` as JSON and ``headers``: a request source of
+    ``scrypt_helper.bench.load``."""
+
+    host: str
+    port: int
+    body: Callable[[], Mapping[str, object]]
+    headers: Mapping[str, str]
+
+    def make(self, rng: random.Random, index: int) -> bytes:
+        return request_bytes(self.host, self.port, json.dumps(dict(self.body())).encode(), self.headers)
+
+
 async def run_load(
     url: str,
     body: Callable[[], Mapping[str, object]],
@@ -304,25 +320,22 @@ async def run_load(
     """``concurrency`` clients each POSTing ``body()`` to ``url`` back to back, for at most
     ``duration`` seconds and ``max_requests`` requests in all; every outcome is recorded.
     """
+    target = httpx.URL(url)
+    requests = PostedBodies(target.host, target.port or 80, body, dict(headers or {}))
     result = LoadResult(began=time.monotonic())
-    deadline = result.began + duration
-    budget = [max_requests]
-    transport = httpx.AsyncHTTPTransport(local_address=local_address) if local_address else None
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
-    async def client_loop(client: httpx.AsyncClient) -> None:
-        while time.monotonic() < deadline and budget[0] > 0:
-            budget[0] -= 1
-            started = time.monotonic()
-            try:
-                response = await client.post(url, json=dict(body()))
-                result.outcomes.append(Outcome(started, time.monotonic(), response.status_code))
-            except httpx.HTTPError as exc:
-                result.outcomes.append(Outcome(started, time.monotonic(), None, repr(exc)))
+    def record(reply: Reply | None, sent_at: float, replied_at: float) -> None:
+        status, error = (reply.status, None) if reply else (None, "no reply")
+        result.outcomes.append(Outcome(sent_at, replied_at, status, error))
 
-    async with httpx.AsyncClient(
-        timeout=timeout, limits=limits, headers=dict(headers or {}), transport=transport
-    ) as client:
-        await asyncio.gather(*(client_loop(client) for _ in range(concurrency)))
+    await closed_loop(
+        requests,
+        connections=concurrency,
+        seconds=duration,
+        total=max_requests,
+        on_reply=record,
+        timeout=timeout,
+        local_address=local_address,
+    )
     result.ended = time.monotonic()
     return result

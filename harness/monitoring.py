@@ -7,7 +7,7 @@ Used by ``tests/cluster/test_monitoring.py`` and ``scripts/dashboard_figure.py``
 from __future__ import annotations
 
 import asyncio
-import os
+import dataclasses
 import threading
 from collections import Counter
 from collections.abc import Mapping
@@ -19,10 +19,10 @@ import httpx
 
 from harness.cluster import LocalCluster
 from harness.prometheus import LocalPrometheus
+from scrypt_helper.bench.load import Reply, closed_loop, hash_requests
 from scrypt_helper.bench.local_servers import LocalServer, free_port
 from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
-from scrypt_helper_client import request_body
 
 # 16 MiB a hash: dear enough that one worker is easy to overload, cheap enough for a test machine.
 PARAMS = ScryptParams(salt=b"scrypt-helper-monitoring", n=16384, r=8, p=1, buflen=32)
@@ -61,23 +61,26 @@ class Load:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), daemon=True)
 
-    async def _client(self, client: httpx.AsyncClient) -> None:
-        while not self._stop.is_set() and self.budget > 0:
-            self.budget -= 1
-            try:
-                status: int | None = (
-                    await client.post(self.url, json=request_body(PARAMS, os.urandom(32)))
-                ).status_code
-            except httpx.HTTPError:
-                status = None
-            self.statuses[status] += 1
-            if status != 200:
-                await asyncio.sleep(self.pause)
+    def _record(self, reply: Reply | None, sent_at: float, replied_at: float) -> None:
+        self.statuses[reply.status if reply else None] += 1
+
+    def _pause(self, reply: Reply | None) -> float:
+        return 0.0 if reply is not None and reply.status == 200 else self.pause
 
     async def _run(self) -> None:
-        transport = httpx.AsyncHTTPTransport(local_address=self.local_address) if self.local_address else None
-        async with httpx.AsyncClient(timeout=20, transport=transport, headers=self.headers) as client:
-            await asyncio.gather(*(self._client(client) for _ in range(self.clients)))
+        target = httpx.URL(self.url)
+        requests = hash_requests(target.host, target.port or 80, PARAMS)
+        requests = dataclasses.replace(requests, headers=tuple(self.headers.items()))
+        await closed_loop(
+            requests,
+            connections=self.clients,
+            total=self.budget,
+            until=self._stop.is_set,
+            on_reply=self._record,
+            pause=self._pause,
+            local_address=self.local_address,
+            timeout=20,
+        )
 
     def start(self) -> Load:
         self._thread.start()

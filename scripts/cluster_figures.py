@@ -11,10 +11,10 @@ import time
 import httpx
 
 from harness.cluster import LoadResult, LocalCluster, LocalNginx, run_load
-from scrypt_helper.bench.http import random_body
 from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
+from scrypt_helper_client import request_body
 
 DESCRIPTION = """Measure the cluster on this machine: nginx (deploy/nginx) in front of 3 nodes sharing one
 Redis.
@@ -50,7 +50,7 @@ async def measure(args: argparse.Namespace) -> None:
         return asyncio.ensure_future(
             run_load(
                 url,
-                lambda: random_body(params),
+                lambda: request_body(params, os.urandom(32)),
                 concurrency=args.concurrency,
                 duration=duration,
                 max_requests=1_000_000,

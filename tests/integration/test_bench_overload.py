@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from scrypt_helper.bench.openloop import Schedule, hash_requests, run_open_loop
+from scrypt_helper.bench.load import Schedule, hash_requests, run_open_loop
 from scrypt_helper.bench.overload import post_summaries
 from tests.conftest import SMALL, allowed_json, local_node
 

@@ -292,5 +292,5 @@ def test_more_processes_than_workers_is_refused_at_start_up():
     for name, value in flags.items():
         argv += ["--" + name.replace("_", "-"), str(value)]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a usage error, found before any engine starts
     assert "--processes 3 needs at least 3 --workers (one per process), but the node has 2" in result.stderr

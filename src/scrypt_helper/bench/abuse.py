@@ -4,34 +4,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from scrypt_helper.bench.flood import Flood, prepared_request
-from scrypt_helper.bench.http import closed_loop, random_body
+from scrypt_helper.bench.hash_load import hash_clients
+from scrypt_helper.bench.load import ClosedLoop, Requests
 from scrypt_helper.bench.local_servers import LocalRedis, LocalServer
 from scrypt_helper.bench.report import progress
 from scrypt_helper.engines import ScryptParams
+from scrypt_helper_client import request_body
 
-FLOODER = {"X-Forwarded-For": "203.0.113.66"}
-
-
-def normal_users() -> Callable[[], dict[str, str]]:
-    """Each request from another address of 10.0.0.0/8, and each of 65,536 requests in a row from
-    another /24: many users, each far below the limits, their networks too (the built-in rules
-    count ``ip_prefix`` /24s)."""
-    addresses = itertools.count(1)
-
-    def headers() -> dict[str, str]:
-        n = next(addresses)
-        return {"X-Forwarded-For": f"10.{n >> 8 & 255}.{n & 255}.{1 + (n >> 16) % 254}"}
-
-    return headers
+FLOODER = (("X-Forwarded-For", "203.0.113.66"),)
 
 
 def measure_flood(params: ScryptParams, allowed: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -41,14 +27,14 @@ def measure_flood(params: ScryptParams, allowed: str, args: argparse.Namespace) 
         engine=args.engine, allowed_params=allowed, rules=rules, trusted_proxies="1", log_level="WARNING"
     ) as node:
         progress(f"normal client alone for {args.seconds:.0f} s")
-        alone = asyncio.run(closed_loop(node.url, params, 1, args.seconds, headers=normal_users()))
-        request = prepared_request(node.host, node.port, json.dumps(random_body(params)).encode(), FLOODER)
+        alone = asyncio.run(hash_clients(node.url, params, 1, args.seconds, clients="users"))
+        body = json.dumps(request_body(params, bytes(32))).encode()
+        flooder = Requests(node.host, node.port, body, headers=FLOODER)
         progress(f"flood from one address ({args.flood_connections} connections) beside the normal client")
-        flood = Flood(node.host, node.port, request, connections=args.flood_connections, seconds=args.seconds)
-        flood.start()
+        flood = ClosedLoop(flooder, connections=args.flood_connections, seconds=args.seconds).start()
         time.sleep(0.5)  # let the flooder connect and pass its 30 allowed hashes
-        during = asyncio.run(closed_loop(node.url, params, 1, args.seconds - 1.0, headers=normal_users()))
-        statuses = flood.result()
+        during = asyncio.run(hash_clients(node.url, params, 1, args.seconds - 1.0, clients="users"))
+        statuses = flood.result().statuses
     return {
         "flood_responses": {str(status): count for status, count in sorted(statuses.items())},
         "flood_refusals_per_second": round(statuses.get(429, 0) / args.seconds, 1),

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from scrypt_helper.bench.criteria import Figure, at_least, at_most, table
-from scrypt_helper.bench.http import LoadFigure, closed_loop, percentile
+from scrypt_helper.bench.hash_load import LoadFigure, hash_clients, percentile
 from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.report import progress
 from scrypt_helper.core.config import Settings, allowed_params_json
@@ -45,7 +45,7 @@ def measure_batching(params: ScryptParams, engine: str, args: argparse.Namespace
             figures = {name: LoadFigure(concurrency=clients, seconds=0.0) for name in nodes}
             for _ in range(ROUNDS):
                 for name, node in nodes.items():
-                    round_figure = asyncio.run(closed_loop(node.url, params, clients, args.seconds / ROUNDS))
+                    round_figure = asyncio.run(hash_clients(node.url, params, clients, args.seconds / ROUNDS))
                     merge(figures[name], round_figure)
             rows.append({"clients": clients} | {name: summary(figure) for name, figure in figures.items()})
     return {"window_ms": window * 1000, "workers": args.workers, "rows": rows}

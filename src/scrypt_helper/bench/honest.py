@@ -16,11 +16,9 @@ import json
 import time
 from typing import Any
 
-from scrypt_helper.bench.abuse import normal_users
-from scrypt_helper.bench.flood import read_answer
-from scrypt_helper.bench.http import LoadFigure, closed_loop, percentile
+from scrypt_helper.bench.hash_load import LoadFigure, hash_clients, percentile
+from scrypt_helper.bench.load import OpenLoop, OpenLoopResult, Reply, Requests, Schedule, closed_loop, get
 from scrypt_helper.bench.local_servers import LocalServer
-from scrypt_helper.bench.openloop import OpenLoop, OpenLoopResult, RequestMaker, Schedule
 from scrypt_helper.bench.refusals import RoundError, check_round
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.observability.process_usage import tree_cpu_seconds
@@ -32,29 +30,28 @@ BEAT_INTERVAL = 0.02
 LEAD_SECONDS = 0.5  # the flood runs this long before the honest client starts, and after it ends
 
 
-def flood_requests(host: str, port: int, params: ScryptParams) -> RequestMaker:
+def flood_requests(host: str, port: int, params: ScryptParams) -> Requests:
     """Bodies refused 400 (``N`` not allowed), each from a fresh address behind the trusted proxy."""
     body = json.dumps({**request_body(params, bytes(32)), "N": params.n * 2}).encode()
-    return RequestMaker(host, port, body, fresh_address=True)
+    return Requests(host, port, body, clients="fresh_ipv6")
 
 
 async def heartbeats(host: str, port: int, seconds: float) -> list[float]:
     """``GET /__lbheartbeat__`` every BEAT_INTERVAL on one keep-alive connection: latencies in ms."""
-    request = f"GET /__lbheartbeat__ HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
-    reader, writer = await asyncio.open_connection(host, port)
-    latencies = []
-    stop_at = time.perf_counter() + seconds
-    try:
-        while time.perf_counter() < stop_at:
-            began = time.perf_counter()
-            writer.write(request)
-            answer = await read_answer(reader)
-            if answer.status != 200:
-                raise RuntimeError(f"__lbheartbeat__ answered {answer.status}")
-            latencies.append((time.perf_counter() - began) * 1000)
-            await asyncio.sleep(BEAT_INTERVAL)
-    finally:
-        writer.close()
+    latencies: list[float] = []
+
+    def beat(reply: Reply | None, sent_at: float, replied_at: float) -> None:
+        if reply is None or reply.status != 200:
+            raise RuntimeError(f"__lbheartbeat__ answered {reply.status if reply else 'nothing'}")
+        latencies.append((replied_at - sent_at) * 1000)
+
+    await closed_loop(
+        get(host, port, "/__lbheartbeat__"),
+        connections=1,
+        seconds=seconds,
+        on_reply=beat,
+        pause=lambda reply: BEAT_INTERVAL,
+    )
     return latencies
 
 
@@ -65,7 +62,7 @@ async def honest_client(node: LocalServer, params: ScryptParams, seconds: float)
     cpu_before, started = tree_cpu_seconds(node.process.pid, main_threads=True), time.perf_counter()
     load: LoadFigure
     load, beats = await asyncio.gather(
-        closed_loop(node.url, params, HONEST_CLIENTS, seconds, headers=normal_users()),
+        hash_clients(node.url, params, HONEST_CLIENTS, seconds, clients="users"),
         heartbeats(node.host, node.port, seconds),
     )
     loop_cpu = tree_cpu_seconds(node.process.pid, main_threads=True) - cpu_before

@@ -21,14 +21,17 @@ import ipaddress
 import random
 import statistics
 import time
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
 from scrypt_helper.abuse import DEFAULT_RULES, ClientIdentity, Guard, LimitStore, parse_rules
-from scrypt_helper.bench.flood import DistinctFlood, TenthsResult, random_ipv6
+from scrypt_helper.bench.load import Reply, closed_loop, get, random_ipv6
+from scrypt_helper.bench.load.child import Child, run_async
 from scrypt_helper.bench.local_servers import LocalServer, free_port
 from scrypt_helper.bench.report import progress
 from scrypt_helper.core.config import Settings
+from scrypt_helper.observability.process_usage import cpu_seconds
 
 MIB = 1 << 20
 
@@ -38,13 +41,48 @@ def _pid(node: LocalServer) -> int:
     return node.process.pid
 
 
+@dataclass(frozen=True, slots=True)
+class TenthsResult:
+    """Answers by status (0: a failed connection); at the start and at each further tenth of the
+    requests answered (11 marks), the monotonic time and the CPU seconds the node had used."""
+
+    statuses: dict[int, int]
+    marks: list[float]
+    server_cpu: list[float]
+
+
+async def _tenths(host: str, port: int, pid: int, total: int, connections: int, seed: int) -> TenthsResult:
+    tenth = total // 10
+    marks, server_cpu = [time.monotonic()], [cpu_seconds(pid)]
+    answered = 0
+
+    def mark(reply: Reply | None, sent_at: float, replied_at: float) -> None:
+        nonlocal answered
+        answered += 1
+        if answered % tenth == 0:
+            marks.append(replied_at)
+            server_cpu.append(cpu_seconds(pid))
+
+    requests = get(host, port, "/", clients="fresh_ipv6")
+    run = await closed_loop(requests, connections=connections, total=total, on_reply=mark, seed=seed)
+    return TenthsResult(run.statuses, marks, server_cpu)
+
+
+def _tenths_in_child(host: str, port: int, pid: int, total: int, connections: int, seed: int) -> TenthsResult:
+    return run_async(_tenths(host, port, pid, total, connections, seed))
+
+
+def distinct_gets(node: LocalServer, total: int, connections: int, seed: int = 1) -> Child[TenthsResult]:
+    """``total`` ``GET /``, each from a fresh IPv6 address behind the trusted proxy, from a child
+    process (started): each tenth's time and the node's CPU time."""
+    if total < 10 or total % 10:
+        raise ValueError("total must be a positive multiple of 10")
+    return Child(_tenths_in_child, node.host, node.port, _pid(node), total, connections, seed).start()
+
+
 def _send(node: LocalServer, total: int, connections: int, seed: int) -> TenthsResult:
     """``total`` requests from fresh addresses to ``node``; waits for the answers."""
-    return (
-        DistinctFlood(node.host, node.port, _pid(node), total=total, connections=connections, seed=seed)
-        .start()
-        .result(timeout=3600)
-    )
+    return distinct_gets(node, total, connections, seed).result(timeout=3600)
 
 
 def _rate_and_cpu(result: TenthsResult, total: int) -> tuple[float, float]:
@@ -82,7 +120,7 @@ def measure_limits(allowed: str, args: argparse.Namespace) -> dict[str, Any]:
         _send(node, warm_up, connections, seed=2)
         rss_start = node.rss_bytes()
         progress(f"{total} GET / from distinct addresses over {connections} connections")
-        flood = DistinctFlood(node.host, node.port, _pid(node), total=total, connections=connections).start()
+        flood = distinct_gets(node, total, connections)
         peak = rss_start
         while flood.running():
             peak = max(peak, node.rss_bytes())

@@ -28,10 +28,10 @@ from typing import Any
 
 from scrypt_helper.bench.batching import batching_figures, measure_batching
 from scrypt_helper.bench.criteria import Figure, at_least, at_most, table
+from scrypt_helper.bench.hash_load import hash_clients, percentile
 from scrypt_helper.bench.honest import FLOOD_RATE, HONEST_CLIENTS, measure_flood
-from scrypt_helper.bench.http import closed_loop, percentile
+from scrypt_helper.bench.load import LATE_MS, OpenLoopResult, Schedule, hash_requests, run_open_loop
 from scrypt_helper.bench.local_servers import LocalServer
-from scrypt_helper.bench.openloop import LATE_MS, OpenLoopResult, Schedule, hash_requests, run_open_loop
 from scrypt_helper.bench.refusals import RATIO_TARGET, measure_refusals
 from scrypt_helper.bench.report import progress
 from scrypt_helper.core.config import Settings, allowed_params_json
@@ -153,7 +153,7 @@ def measure_variant(
         progress(f"[{variant.label}] closed loop, {CAPACITY_CLIENTS} clients, {seconds:.0f} s")
         cpu_before = cpu_seconds()
         loop_before = tree_cpu_seconds(node.process.pid, main_threads=True)  # type: ignore[union-attr]
-        capacity = asyncio.run(closed_loop(node.url, params, CAPACITY_CLIENTS, seconds))
+        capacity = asyncio.run(hash_clients(node.url, params, CAPACITY_CLIENTS, seconds))
         generator_cpu = cpu_seconds() - cpu_before
         loop_cpu = tree_cpu_seconds(node.process.pid, main_threads=True) - loop_before  # type: ignore[union-attr]
         answered = capacity.ok + capacity.rejected + capacity.late

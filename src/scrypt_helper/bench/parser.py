@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from scrypt_helper.bench.engine import TINY_PARAMS
-from scrypt_helper.bench.flood import prepared_request, read_answer
+from scrypt_helper.bench.load import read_reply, request_bytes
 from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.report import progress
 from scrypt_helper.core import errors
@@ -136,7 +136,7 @@ async def heartbeat_ms(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
     """One ``GET /__lbheartbeat__`` on a keep-alive connection: its latency in ms."""
     began = time.perf_counter()
     writer.write(HEARTBEAT)
-    answer = await read_answer(reader)
+    answer = await read_reply(reader)
     if answer.status != 200:
         raise RuntimeError(f"__lbheartbeat__ answered {answer.status}")
     return (time.perf_counter() - began) * 1000
@@ -151,7 +151,7 @@ async def bursts(node: LocalServer, body: bytes | None, seconds: float) -> dict[
     assert node.process is not None
     streams = [await asyncio.open_connection(node.host, node.port) for _ in range(IN_FLIGHT if body else 0)]
     beat_reader, beat_writer = await asyncio.open_connection(node.host, node.port)
-    request = prepared_request(node.host, node.port, body or b"", {})
+    request = request_bytes(node.host, node.port, body or b"")
     cpu_before = cpu_seconds(node.process.pid)
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
@@ -161,7 +161,7 @@ async def bursts(node: LocalServer, body: bytes | None, seconds: float) -> dict[
             for _, writer in streams:
                 writer.write(request)
             latencies.append(await heartbeat_ms(beat_reader, beat_writer))
-            for answer in await asyncio.gather(*(read_answer(reader) for reader, _ in streams)):
+            for answer in await asyncio.gather(*(read_reply(reader) for reader, _ in streams)):
                 statuses[answer.status] += 1
             await asyncio.sleep(0.02)
     finally:

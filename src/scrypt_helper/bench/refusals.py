@@ -26,21 +26,21 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from scrypt_helper.bench.bare_app import BareServer
-from scrypt_helper.bench.child import Child, run_async
-from scrypt_helper.bench.flood import exchange, prepared_request, read_answer
+from scrypt_helper.bench.load import Requests, ask, closed_loop, connect, request_bytes
+from scrypt_helper.bench.load.child import Child, run_async
+from scrypt_helper.bench.load.http1 import Stream
 from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.report import progress
 from scrypt_helper.bench.wrk import WrkFigure, run_wrk, wrk_path
 from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
-from scrypt_helper.observability.process_usage import cpu_seconds, tree_cpu_seconds
+from scrypt_helper.observability.process_usage import tree_cpu_seconds
 from scrypt_helper_client import request_body
 
 CONNECTIONS = 32
@@ -84,7 +84,11 @@ class Target:
 
     @property
     def request(self) -> bytes:
-        return prepared_request(self.host, self.port, self.body, {})
+        return request_bytes(self.host, self.port, self.body)
+
+    @property
+    def requests(self) -> Requests:
+        return Requests(self.host, self.port, self.body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +125,8 @@ class Measured:
     notes: list[str] = field(default_factory=list)
 
 
-Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
 async def _exchange(stream: Stream, request: bytes) -> int:
-    stream[1].write(request)
-    return (await read_answer(stream[0])).status
+    return (await ask(stream, request)).status
 
 
 @dataclass(slots=True)
@@ -138,16 +138,15 @@ class _Held:
 async def _hold(keeper: Target) -> _Held:
     """Send the keeper's slow hash; return once the node reports it running."""
     loop = asyncio.get_running_loop()
-    stream = await asyncio.open_connection(keeper.host, keeper.port)
+    stream = await connect(keeper.host, keeper.port)
     started = loop.time()
     task = loop.create_task(_exchange(stream, keeper.request))
     task.add_done_callback(lambda _: stream[1].close())
-    beat = await asyncio.open_connection(keeper.host, keeper.port)
+    beat = await connect(keeper.host, keeper.port)
     request = f"GET /__heartbeat__ HTTP/1.1\r\nHost: {keeper.host}:{keeper.port}\r\n\r\n".encode()
     try:
         while loop.time() < started + 10:
-            beat[1].write(request)
-            answer = await read_answer(beat[0])
+            answer = await ask(beat, request)
             if json.loads(answer.body)["details"]["node"]["in_flight"] >= 1:
                 return _Held(task, started)
             if task.done():
@@ -159,40 +158,23 @@ async def _hold(keeper: Target) -> _Held:
 
 
 async def _round(streams: list[Stream], target: Target, seconds: float) -> Round:
-    """Every connection sends, waits for the answer and sends again, for ``seconds``."""
-    loop = asyncio.get_running_loop()
-    request = target.request
-    statuses: Counter[int] = Counter()
-    server_before, own_before = tree_cpu_seconds(target.pid, main_threads=True), cpu_seconds()
-    started = loop.time()
-    stop_at = started + seconds
-
-    async def connection(index: int) -> None:
-        reader, writer = streams[index]
-        if reader.at_eof() or writer.is_closing():  # the server closed it while it was idle
-            writer.close()
-            reader, writer = await asyncio.open_connection(target.host, target.port)
-        while loop.time() < stop_at:
-            if await exchange(reader, writer, request, statuses):
-                writer.close()
-                reader, writer = await asyncio.open_connection(target.host, target.port)
-        streams[index] = (reader, writer)
-
-    await asyncio.gather(*(connection(index) for index in range(len(streams))))
-    elapsed = loop.time() - started
+    """Every connection (kept open from round to round) sends, waits for the answer and sends
+    again, for ``seconds``."""
+    server_before = tree_cpu_seconds(target.pid, main_threads=True)
+    run = await closed_loop(target.requests, connections=len(streams), seconds=seconds, pool=streams)
     return Round(
         kind=target.kind,
-        seconds=elapsed,
-        statuses=dict(statuses),
+        seconds=run.seconds,
+        statuses=run.statuses,
         server_cpu=tree_cpu_seconds(target.pid, main_threads=True) - server_before,
-        generator_cpu=cpu_seconds() - own_before,
+        generator_cpu=run.cpu_seconds,
     )
 
 
 async def _time_keeper(keeper: Target) -> float:
     """How long one keeper hash takes on the idle node, from send to answer."""
     loop = asyncio.get_running_loop()
-    stream = await asyncio.open_connection(keeper.host, keeper.port)
+    stream = await connect(keeper.host, keeper.port)
     started = loop.time()
     try:
         status = await _exchange(stream, keeper.request)
@@ -208,7 +190,7 @@ async def _wrk_round(target: Target, held: _Held) -> tuple[Round, WrkFigure]:
     figure, wrk_cpu = await run_wrk(target.url, target.body, connections=CONNECTIONS, seconds=WRK_SECONDS)
     server_cpu = tree_cpu_seconds(target.pid, main_threads=True) - server_before
     # wrk counts only "not 2xx/3xx": one request right after says which status the node gave.
-    probe = await asyncio.open_connection(target.host, target.port)
+    probe = await connect(target.host, target.port)
     try:
         probed = await _exchange(probe, target.request)
     finally:
@@ -234,7 +216,7 @@ async def measure(plan: Plan) -> Measured:
     round_seconds = min(ROUND_SECONDS, 0.85 * budget / len(plan.targets))
     result = Measured(keeper_seconds=keeper_seconds, round_seconds=round_seconds)
     streams = {
-        target.kind: [await asyncio.open_connection(target.host, target.port) for _ in range(CONNECTIONS)]
+        target.kind: [await connect(target.host, target.port) for _ in range(CONNECTIONS)]
         for target in plan.targets
     }
     measured = {target.kind: 0.0 for target in plan.targets}

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from scrypt_helper.bench.engine import measure_engine
-from scrypt_helper.bench.http import closed_loop, percentile, send_requests
+from scrypt_helper.bench.hash_load import hash_clients, percentile, send_hashes
 from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.report import progress
 from scrypt_helper.core.config import allowed_params_json
@@ -55,7 +55,7 @@ def bench_service(engine: Engine, params: ScryptParams, args: argparse.Namespace
         served = 0
         for concurrency in concurrencies:
             progress(f"{engine.name} over HTTP at concurrency {concurrency} for {args.seconds:.0f} s")
-            figure = asyncio.run(closed_loop(server.url, params, concurrency, args.seconds))
+            figure = asyncio.run(hash_clients(server.url, params, concurrency, args.seconds))
             served += figure.ok + figure.rejected + figure.late
             report["http"].append(figure.summary())
         node = httpx.get(f"{server.url}/__heartbeat__").json()["details"]["node"]
@@ -64,12 +64,12 @@ def bench_service(engine: Engine, params: ScryptParams, args: argparse.Namespace
         # connection cap refuses the 32 instead.
         overload = min(node["queue_size"] + node["workers"] * node["lanes"], OVERLOAD_CONNECTIONS) + 32
         progress(f"overload: {overload} clients against queue {node['queue_size']}")
-        figure = asyncio.run(closed_loop(server.url, params, overload, args.seconds))
+        figure = asyncio.run(hash_clients(server.url, params, overload, args.seconds))
         served += figure.ok + figure.rejected + figure.late
         report["overload"] = figure.summary()
         if served < args.rss_requests:
             progress(f"topping up to {args.rss_requests} requests for the memory figure")
-            asyncio.run(send_requests(server.url, params, args.rss_requests - served, concurrency=16))
+            asyncio.run(send_hashes(server.url, params, args.rss_requests - served, concurrency=16))
             served = args.rss_requests
         report["rss"] = {
             "requests": served,

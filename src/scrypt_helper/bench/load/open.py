@@ -3,15 +3,14 @@
 A closed loop waits for an answer before its next request, so a slow node slows its own load and
 overload never shows. Here arrivals follow a schedule (Poisson, or evenly paced) and each goes out
 on an idle keep-alive connection, or on a new one when none is idle: no arrival ever waits for an
-earlier answer. The generator runs in a process of its own (``bench.child``) on plain HTTP/1.1
-(``bench.flood``), and reports the arrivals it could not send on time and the CPU it used.
+earlier answer. The generator runs in a process of its own (``bench.load.child``) on plain HTTP/1.1,
+and reports the arrivals it could not send on time and the CPU it used.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import multiprocessing
 import random
 from collections import Counter, defaultdict
@@ -20,18 +19,15 @@ from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event
 from typing import Literal
 
-from scrypt_helper.bench.child import Child, run_async
-from scrypt_helper.bench.flood import prepared_request, random_ipv6
-from scrypt_helper.engines import ScryptParams
+from scrypt_helper.bench.load.child import Child, run_async
+from scrypt_helper.bench.load.closed import RequestSource
 from scrypt_helper.observability.process_usage import cpu_seconds
-from scrypt_helper_client import request_body
 
 # An arrival the generator started more than this after its time was not sent on time.
 LATE_MS = 5.0
 TIMER_RESOLUTION = 0.001  # the shortest sleep the event loop keeps
 # Below the node's --max-connections that the overload bench sets, and the file limit.
 MAX_CONNECTIONS = 4000
-_INPUT = b"0" * 64  # the hex of 32 zero bytes: where a fresh input goes
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,34 +49,6 @@ class Schedule:
             offsets.append(at)
             at += rng.expovariate(self.rate)
         return offsets
-
-
-@dataclass(frozen=True, slots=True)
-class RequestMaker:
-    """How each request of a load is made: ``POST /`` with ``body``; with ``fresh_input``, a random
-    32-byte input in place of the placeholder; with ``fresh_address``, an ``X-Forwarded-For`` of a
-    random IPv6 address, as a trusted proxy forwards a new client."""
-
-    host: str
-    port: int
-    body: bytes
-    fresh_input: bool = False
-    fresh_address: bool = False
-
-    def make(self, rng: random.Random) -> bytes:
-        body = self.body
-        if self.fresh_input:
-            body = body.replace(_INPUT, b"%064x" % rng.getrandbits(256), 1)
-        headers = {"X-Forwarded-For": random_ipv6(rng)} if self.fresh_address else {}
-        return prepared_request(self.host, self.port, body, headers)
-
-
-def hash_requests(host: str, port: int, params: ScryptParams, *, fresh_address: bool = False) -> RequestMaker:
-    """Valid hash requests for ``params``, each for a fresh random input."""
-    body = json.dumps(request_body(params, bytes(32))).encode()
-    if body.count(_INPUT) != 1:
-        raise ValueError("the salt must not contain the input placeholder")
-    return RequestMaker(host, port, body, fresh_input=True, fresh_address=fresh_address)
 
 
 @dataclass(slots=True)
@@ -163,7 +131,7 @@ class _Connection(asyncio.Protocol):
 
 
 async def generate(
-    maker: RequestMaker,
+    requests: RequestSource,
     schedule: Schedule,
     grace: float,
     warm: int,
@@ -204,7 +172,9 @@ async def generate(
         if result.connections >= MAX_CONNECTIONS:
             raise ConnectionRefusedError("MAX_CONNECTIONS open")
         result.connections += 1
-        _, connection = await loop.create_connection(lambda: _Connection(on_answer), maker.host, maker.port)
+        _, connection = await loop.create_connection(
+            lambda: _Connection(on_answer), requests.host, requests.port
+        )
         opened.append(connection)
         return connection
 
@@ -244,7 +214,7 @@ async def generate(
             continue
         # Everything due by now goes out in this pass: one timer per arrival would cost more.
         while index < len(arrivals) and start + arrivals[index] <= now:
-            due, request = start + arrivals[index], maker.make(rng)
+            due, request = start + arrivals[index], requests.make(rng, index + 1)
             while idle and not idle[-1].usable():
                 idle.pop()  # the server closed it while it was idle
             if idle:
@@ -271,18 +241,18 @@ async def generate(
 
 
 def _generate(
-    maker: RequestMaker, schedule: Schedule, grace: float, warm: int, started: Event
+    requests: RequestSource, schedule: Schedule, grace: float, warm: int, started: Event
 ) -> OpenLoopResult:
-    return run_async(generate(maker, schedule, grace, warm, started.set))
+    return run_async(generate(requests, schedule, grace, warm, started.set))
 
 
 class OpenLoop:
     """``generate`` in a child process: ``start()``, ``wait_started()`` if needed, then ``result()``."""
 
-    def __init__(self, maker: RequestMaker, schedule: Schedule, *, grace: float, warm: int = 0) -> None:
+    def __init__(self, requests: RequestSource, schedule: Schedule, *, grace: float, warm: int = 0) -> None:
         self.timeout = schedule.seconds + grace + 60
         self._started = multiprocessing.get_context("spawn").Event()
-        self._child = Child(_generate, maker, schedule, grace, min(warm, MAX_CONNECTIONS), self._started)
+        self._child = Child(_generate, requests, schedule, grace, min(warm, MAX_CONNECTIONS), self._started)
 
     def start(self) -> OpenLoop:
         self._child.start()
@@ -297,6 +267,8 @@ class OpenLoop:
         return self._child.result(self.timeout)
 
 
-def run_open_loop(maker: RequestMaker, schedule: Schedule, *, grace: float, warm: int = 0) -> OpenLoopResult:
+def run_open_loop(
+    requests: RequestSource, schedule: Schedule, *, grace: float, warm: int = 0
+) -> OpenLoopResult:
     """Run an open loop in a child process and wait for it."""
-    return OpenLoop(maker, schedule, grace=grace, warm=warm).start().result()
+    return OpenLoop(requests, schedule, grace=grace, warm=warm).start().result()

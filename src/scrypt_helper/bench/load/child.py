@@ -45,6 +45,10 @@ class Child(Generic[T]):
         self._process.start()
         return self
 
+    def running(self) -> bool:
+        """Still at work: alive, and no result yet."""
+        return self._process.is_alive() and self._out.empty()
+
     def result(self, timeout: float) -> T:
         """The child's result; RuntimeError if it died without one, TimeoutError after ``timeout``."""
         deadline = time.monotonic() + timeout
