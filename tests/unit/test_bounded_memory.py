@@ -12,20 +12,12 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from scrypt_helper.abuse.bounded_windows import BoundedMemoryStorage, BoundedMovingWindow
 from scrypt_helper.abuse.store import LimitStore
-
-
-class Clock:
-    """time.time() for both stores, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import Clock
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """time.time() for both stores, moved by the test."""
     clock = Clock()
     monkeypatch.setattr("time.time", clock)
     return clock

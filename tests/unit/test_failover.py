@@ -6,16 +6,9 @@ import pytest
 
 from scrypt_helper_client import Client, UrlHealth
 from scrypt_helper_client.failover import base_urls
+from tests.clock import Clock
 
 A, B, C = "https://a.example", "https://b.example", "https://c.example"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_urls_keep_their_order_while_all_answer():

@@ -9,6 +9,7 @@ import logging
 from dockerflow.logging import MozlogFormatter
 
 from scrypt_helper.observability.log import LOGGER_NAME, ServiceFormatter, SummaryLog
+from tests.clock import Clock
 
 
 def summary_record(**fields: object) -> logging.LogRecord:
@@ -38,14 +39,6 @@ def test_other_lines_are_dockerflows():
     line = json.loads(ServiceFormatter().format(record))
     assert line["Fields"]["msg"] == "engine native"
     assert line["Severity"] == 4
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Lines(logging.Handler):
@@ -120,11 +113,14 @@ def test_the_count_is_told_when_the_second_ends_without_further_refusals():
     lines = capture()
 
     async def flood_then_quiet() -> None:
-        summary = SummaryLog(1)  # the real clock, and the loop's timer
-        for _ in range(5):
+        clock = Clock()
+        summary = SummaryLog(1, clock=clock)
+        write(summary, 503)  # the second's one line
+        clock.advance(0.95)  # near its end: the flush is due on the loop's timer in 0.05 s
+        for _ in range(4):
             write(summary, 503)
         assert lines.of("request.refusals") == []
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(0.15)
 
     try:
         asyncio.run(flood_then_quiet())

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 
 import httpx
 
 from scrypt_helper_client import request_body
+from tests.clock import control_abuse_time
 from tests.conftest import SMALL
 
 API_KEY = "0123456789abcdef0123"
@@ -33,7 +33,8 @@ def assert_limited(response: httpx.Response, errno: int = 114) -> None:
     assert response.json()["errno"] == errno
 
 
-async def test_block_refuses_without_hashing_then_recovers(make_app, engine, caplog):
+async def test_block_refuses_without_hashing_then_recovers(make_app, engine, caplog, monkeypatch):
+    clock = control_abuse_time(monkeypatch)
     app = await make_app(rules="scrypt : ip : 3 : 2s : 2s : block")
     assert await statuses(app, 3) == [200] * 3
     refused = await scrypt(app)
@@ -42,14 +43,15 @@ async def test_block_refuses_without_hashing_then_recovers(make_app, engine, cap
     assert await statuses(app, 20) == [429] * 20
     assert engine.hashed == 3
     assert (await app.get("/")).status_code == 200  # a block covers only its action
-    await asyncio.sleep(2.2)
+    clock.advance(2.2)
     assert (await scrypt(app)).status_code == 200
     decisions = 'scrypt_helper_abuse_decisions_total{policy="block",rule="scrypt:ip:3/2s:block"}'
     assert await metric(app, decisions) == 21
     assert [r.policy for r in caplog.records if r.name == "scrypt_helper.abuse"] == ["block"]
 
 
-async def test_ban_refuses_every_request_but_not_health_checks(make_app):
+async def test_ban_refuses_every_request_but_not_health_checks(make_app, monkeypatch):
+    clock = control_abuse_time(monkeypatch)
     app = await make_app(rules="request : ip : 3 : 2s : 2s : ban")
     assert (await app.post("/", content=b"garbage")).status_code == 400
     assert (await scrypt(app)).status_code == 200
@@ -58,7 +60,7 @@ async def test_ban_refuses_every_request_but_not_health_checks(make_app):
     assert_limited(await app.get("/"))
     assert (await app.get("/__lbheartbeat__")).status_code == 200
     assert (await app.get("/__heartbeat__")).status_code == 200
-    await asyncio.sleep(2.2)
+    clock.advance(2.2)
     assert (await scrypt(app)).status_code == 200
 
 

@@ -85,6 +85,32 @@ def _send(node: LocalServer, total: int, connections: int, seed: int) -> TenthsR
     return distinct_gets(node, total, connections, seed).result(timeout=3600)
 
 
+Endpoint = tuple[str, int, int]  # host, port and pid of a node
+
+
+async def _alternate(
+    first: Endpoint, second: Endpoint, batch: int, connections: int, rounds: int
+) -> tuple[list[TenthsResult], list[TenthsResult]]:
+    """``rounds`` batches to each node in turn, first ``first``: what each batch measured."""
+    runs: tuple[list[TenthsResult], list[TenthsResult]] = ([], [])
+    for round_ in range(rounds):
+        for side, (host, port, pid) in enumerate((first, second)):
+            runs[side].append(
+                await _tenths(host, port, pid, batch, connections, seed=100 * (side + 1) + round_)
+            )
+    return runs
+
+
+def _alternate_in_child(
+    first: Endpoint, second: Endpoint, batch: int, connections: int, rounds: int
+) -> tuple[list[TenthsResult], list[TenthsResult]]:
+    return run_async(_alternate(first, second, batch, connections, rounds))
+
+
+def _endpoint(node: LocalServer) -> Endpoint:
+    return node.host, node.port, _pid(node)
+
+
 def _rate_and_cpu(result: TenthsResult, total: int) -> tuple[float, float]:
     """Requests per second, and the node's CPU microseconds per request, over a whole batch."""
     seconds = result.marks[-1] - result.marks[0]
@@ -132,10 +158,11 @@ def measure_limits(allowed: str, args: argparse.Namespace) -> dict[str, Any]:
             progress("a new node: a tenth of the run in ten batches, alternating with the node that ran")
             _send(new, warm_up, connections, seed=3)
             batch = max(10, total // 100 // 10 * 10)
-            at_start, at_end = [], []
-            for round_ in range(10):
-                at_start.append(_rate_and_cpu(_send(new, batch, connections, seed=100 + round_), batch))
-                at_end.append(_rate_and_cpu(_send(node, batch, connections, seed=200 + round_), batch))
+            # One generator process for all twenty batches, so that none pays for a process start.
+            alternating = Child(_alternate_in_child, _endpoint(new), _endpoint(node), batch, connections, 10)
+            new_runs, old_runs = alternating.start().result(timeout=3600)
+            at_start = [_rate_and_cpu(run, batch) for run in new_runs]
+            at_end = [_rate_and_cpu(run, batch) for run in old_runs]
     cap = args.max_tracked_keys or Settings.model_fields["max_tracked_keys"].default
     guard = measure_guard(total, cap)
     tenth = total // 10
