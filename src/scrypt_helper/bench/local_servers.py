@@ -26,7 +26,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 class LocalServer(ChildProcess):
     """``scrypt-helper serve`` in a child process; its stdout (the logs) goes to ``log_path``.
 
-    ``flags`` are ``serve`` flags without dashes (``queue_size=4`` -> ``--queue-size 4``).
+    ``flags`` are ``serve`` flags without dashes (``queue_size=4`` -> ``--queue-size 4``). A local
+    server stops at once (``drain_seconds=0``) unless the flags give it a drain: nothing balances
+    load onto it that would need the time to move away.
     """
 
     name = "server"
@@ -38,7 +40,7 @@ class LocalServer(ChildProcess):
         super().__init__()
         self.host = "127.0.0.1"
         self.port = int(flags.pop("port", None) or free_port())
-        self.flags = {"host": self.host, "port": self.port, **flags}
+        self.flags = {"host": self.host, "port": self.port, "drain_seconds": 0, **flags}
         self.env = env or {}
         self.start_timeout = startup_timeout
         self.log_path = Path(tempfile.mkstemp(prefix="scrypt-helper-", suffix=".log")[1])
