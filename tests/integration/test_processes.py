@@ -84,7 +84,7 @@ def node() -> Iterator[LocalServer]:
 
 
 async def test_the_processes_start_listening_together():
-    # The launcher returns the moment the port answers; the connections opened right then must
+    # LocalServer returns the moment the port answers; the connections opened right then must
     # reach both processes. Had the port opened with the first process built (its engine timed,
     # its buffers reserved, about a second), those first keep-alive connections would all be its.
     flags = {**SHARABLE, "engine": "native", "allowed_params": allowed_json(PICL_PARAMS)}

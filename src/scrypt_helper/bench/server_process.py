@@ -1,9 +1,9 @@
 """A server in a child process, for benchmarks and tests: started, waited for until it answers,
 stopped by a signal (SIGKILL if it lingers), its output kept in a log file.
 
-The one base of every server the project starts that way: a node (``launcher.LocalServer``), Redis
-(``launcher.LocalRedis``), the bare app of ``bench.refusals``, and the test harness's nginx,
-HAProxy and Prometheus (``harness.daemons.Daemon``).
+The one base of every server the project starts that way: a node and Redis
+(``bench.local_servers``), the bare app of ``bench.refusals``, and the test harness's nginx, HAProxy
+and Prometheus (``harness.daemons.Daemon``).
 """
 
 from __future__ import annotations

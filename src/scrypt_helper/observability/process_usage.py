@@ -1,5 +1,5 @@
 """CPU time and memory of processes, as psutil reads them: the one reader behind the node's own
-process metrics, the launcher and every benchmark."""
+process metrics, the local servers and every benchmark."""
 
 from __future__ import annotations
 
