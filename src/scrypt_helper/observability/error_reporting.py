@@ -13,10 +13,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import sentry_sdk
-from sentry_sdk.integrations.fastapi import FastApiIntegration
-from sentry_sdk.integrations.starlette import StarletteIntegration
-
 from scrypt_helper import __version__
 from scrypt_helper.core.config import Settings
 
@@ -47,6 +43,12 @@ def configure_error_reporting(settings: Settings) -> bool:
     dsn = reporting_dsn(settings)
     if dsn is None:
         return False
+    # Imported only when reporting is on: sentry-sdk and what it pulls in (an HTTP client among them)
+    # are a quarter of a node's start-up imports, paid by every front process.
+    import sentry_sdk
+    from sentry_sdk.integrations.fastapi import FastApiIntegration
+    from sentry_sdk.integrations.starlette import StarletteIntegration
+
     sentry_sdk.init(
         dsn=dsn,
         release=f"scrypt-helper@{__version__}",
