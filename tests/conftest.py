@@ -27,17 +27,27 @@ TIERS = ("unit", "web", "engines", "fuzz", "integration", "cluster", "deploy", "
 # The quick tiers: logic in process, and the engines' known answers against hashlib and libsodium.
 QUICK = ("unit", "web")
 QUICK_MODULES = ("tests/engines/test_engines.py",)
+# The order parallel workers take the tiers in: the longest files first, so that none of them starts
+# last and runs alone at the end; the tiers that run the image (the release gate, the image) last, by
+# when its background build is done.
+RUN_ORDER = ("cluster", "integration", "fuzz", "deploy", "engines", "web", "unit", "loadtest", "image")
+
+
+def tier_of(item: pytest.Item) -> str | None:
+    relative = item.path.relative_to(Path(__file__).parents[1])
+    return relative.parts[1] if len(relative.parts) > 2 else None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    root = Path(__file__).parent
+    root = Path(__file__).parents[1]
     for item in items:
-        relative = item.path.relative_to(root.parent)
-        tier = relative.parts[1] if len(relative.parts) > 2 else None
+        tier = tier_of(item)
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
-        if tier in QUICK or relative.as_posix() in QUICK_MODULES:
+        if tier in QUICK or item.path.relative_to(root).as_posix() in QUICK_MODULES:
             item.add_marker(pytest.mark.quick)
+    rank = {tier: index for index, tier in enumerate(RUN_ORDER)}
+    items.sort(key=lambda item: rank.get(tier_of(item) or "", len(RUN_ORDER)))  # stable: files stay whole
 
 
 def pytest_report_header() -> str:

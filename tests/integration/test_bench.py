@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 
 def test_bench_tiny_writes_json_and_plots(tmp_path):
     """On the default engine, whose tiny hashes make a queue longer than the node takes connections."""
@@ -59,3 +61,45 @@ def test_bench_limits_runs_small_and_reports_memory_and_rate(tmp_path):
     assert report["guard_cpu_us_per_request"]["start"] > 0
     assert report["guard_cpu_us_per_request"]["end"] > 0
     assert "rate fall, first tenth to last" in done.stdout
+
+
+BENCH = (sys.executable, "-m", "scrypt_helper", "bench")
+ABUSE_REPORT = "bench-abuse-hashlib-tiny.json"
+
+
+@pytest.mark.parametrize(
+    ("mode", "flags", "report"),
+    [
+        (
+            "abuse",
+            ["--tiny", "--engine", "hashlib", "--flood-connections", "4"],
+            "bench-abuse-hashlib-tiny.json",
+        ),
+        ("parser", ["--engine", "hashlib"], "bench-parser.json"),
+        ("batching", ["--tiny", "--engine", "hashlib", "--workers", "1"], "bench-batching-hashlib-tiny.json"),
+        ("overload", ["--tiny", "--engine", "hashlib", "--workers", "1"], "bench-overload-hashlib-tiny.json"),
+    ],
+)
+def test_each_other_mode_runs_to_its_report_on_tiny_parameters(tmp_path, mode, flags, report):
+    """Every mode once, briefly: it measures, prints its table and writes its JSON report."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scrypt_helper",
+            "bench",
+            mode,
+            *flags,
+            "--seconds",
+            "0.5",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert json.loads((tmp_path / report).read_text())
