@@ -1,4 +1,5 @@
-"""deploy/aws/scrypt-helper.yaml: cfn-lint clean, the shape it promises, and user data that bash parses."""
+"""deploy/aws/scrypt-helper.yaml: cfn-lint clean, the shape it promises, the edge (AWS WAF) agreeing with
+the nodes' rules, and user data that bash parses."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from scrypt_helper.abuse import DEFAULT_RULES, Rule, parse_rules
+from scrypt_helper.core.config import Settings
 from tests.deploy.cloudformation import assert_cfn_lint_clean, load_template
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "aws" / "scrypt-helper.yaml"
@@ -163,3 +166,50 @@ def test_user_data_is_valid_bash(template: dict):
     script = re.sub(r"\$\{([A-Za-z0-9:.]+)\}", "value", user_data(template)).replace("${!", "${")
     result = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def edge_rules(template: dict) -> dict[str, dict]:
+    (acl,) = resources_of(template, "AWS::WAFv2::WebACL")
+    assert acl["Scope"] == "REGIONAL"
+    assert acl["DefaultAction"] == {"Allow": {}}
+    return {rule["Name"]: rule for rule in acl["Rules"]}
+
+
+def node_scrypt_rule() -> Rule:
+    (rule,) = [r for r in parse_rules(DEFAULT_RULES) if r.action == "scrypt" and r.property == "ip"]
+    return rule
+
+
+def test_the_edge_acl_guards_the_load_balancer(template: dict):
+    (association,) = resources_of(template, "AWS::WAFv2::WebACLAssociation")
+    assert association["ResourceArn"] == {"Ref": "LoadBalancer"}
+    assert association["WebACLArn"] == {"Fn::GetAtt": ["EdgeAcl", "Arn"]}
+    reputation = edge_rules(template)["ip-reputation"]["Statement"]["ManagedRuleGroupStatement"]
+    assert (reputation["VendorName"], reputation["Name"]) == ("AWS", "AWSManagedRulesAmazonIpReputationList")
+
+
+def test_the_edge_refuses_bodies_the_nodes_would_refuse_as_too_large(template: dict):
+    rule = edge_rules(template)["body-size"]
+    assert rule["Action"] == {"Block": {}}
+    size = rule["Statement"]["SizeConstraintStatement"]
+    assert size["FieldToMatch"] == {"Body": {"OversizeHandling": "MATCH"}}
+    assert (size["ComparisonOperator"], size["Size"]) == (
+        "GT",
+        Settings.model_fields["max_body_bytes"].default,
+    )
+
+
+def test_the_edge_rate_limit_is_twice_the_nodes_scrypt_rule_per_address(template: dict):
+    rule = edge_rules(template)["hashes-per-address"]
+    assert rule["Action"] == {"Block": {}}
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert rate["Limit"] == {"Ref": "EdgeHashesPerMinute"}
+    assert (rate["AggregateKeyType"], rate["EvaluationWindowSec"]) == ("IP", 60)
+    node = node_scrypt_rule()
+    per_minute = node.attempts * 60 / node.window
+    assert template["Parameters"]["EdgeHashesPerMinute"]["Default"] == 2 * per_minute
+    scope = json.dumps(rate["ScopeDownStatement"])
+    assert '"SearchString": "POST"' in scope
+    assert '"SearchString": "/"' in scope
+    assert '"NotStatement"' in scope
+    assert "x-api-key" in scope  # key holders count against their own rules, on the nodes

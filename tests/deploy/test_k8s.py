@@ -18,6 +18,7 @@ from scrypt_helper.core.config import Settings
 from scrypt_helper.engines.vectors import PICL_PARAMS
 
 K8S_DIR = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+NGINX = K8S_DIR.parent / "nginx"
 DOCKERFILE = K8S_DIR.parent / "docker" / "Dockerfile"
 # The oldest Kubernetes minor still in upstream support when this was written, and the newest schema.
 VERSIONS = ("1.31.0", "1.37.0")
@@ -346,3 +347,31 @@ def test_every_pod_of_the_namespace_is_covered_by_a_deny_by_default_policy():
     (default,) = [doc["spec"] for doc in policies if doc["spec"]["podSelector"] == {}]
     assert default["policyTypes"] == ["Ingress"]
     assert "ingress" not in default
+
+
+def nginx_limits() -> dict[str, str]:
+    """deploy/nginx's first-line limits: rate and burst of POST / per client, connections, body size."""
+    conf = (NGINX / "nginx.conf").read_text() + (NGINX / "scrypt-helper" / "http.conf").read_text()
+
+    def find(pattern: str) -> str:
+        match = re.search(pattern, conf)
+        assert match, pattern
+        return match[1]
+
+    return {
+        "rate": find(r"zone=scrypt_post:\S+ rate=(\d+)r/s;"),
+        "burst": find(r"limit_req zone=scrypt_post burst=(\d+)"),
+        "connections": find(r"limit_conn per_addr (\d+);"),
+        "body": find(r"client_max_body_size (\S+);"),
+    }
+
+
+def test_the_ingress_limits_mirror_deploy_nginx():
+    annotations = one("Ingress")["metadata"]["annotations"]
+    prefix = "nginx.ingress.kubernetes.io/"
+    limits = nginx_limits()
+    rps = int(annotations[prefix + "limit-rps"])
+    assert rps == int(limits["rate"])
+    assert rps * int(annotations[prefix + "limit-burst-multiplier"]) == int(limits["burst"])
+    assert annotations[prefix + "limit-connections"] == limits["connections"]
+    assert annotations[prefix + "proxy-body-size"] == limits["body"]
