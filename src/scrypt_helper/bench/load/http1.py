@@ -15,13 +15,13 @@ Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 def request_bytes(
-    host: str, port: int, body: bytes | None, headers: Mapping[str, str] = {}, *, path: str = "/"
+    host: str, port: int, body: bytes | None, headers: Mapping[str, str] | None = None, *, path: str = "/"
 ) -> bytes:
     """``POST path`` with a JSON ``body``, or ``GET path`` when ``body`` is None, with ``headers``."""
     lines = [f"{'GET' if body is None else 'POST'} {path} HTTP/1.1", f"Host: {host}:{port}"]
     if body is not None:
         lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
 
 
