@@ -57,10 +57,10 @@ def test_bursts_never_admit_more_than_the_queue_and_the_worker_hold():
             assert statuses[200] <= 3, statuses
 
 
-def test_without_the_door_every_request_is_judged_through_asgi_alike():
+def test_without_early_admission_every_request_is_judged_through_asgi_alike():
     with local_node(engine="hashlib", allowed_params=allowed_json(SMALL), early_admission="false") as node:
-        refused = httpx.post(node.url + "/", content=b"{}", headers={"X-Request-Id": "no-door"})
+        refused = httpx.post(node.url + "/", content=b"{}", headers={"X-Request-Id": "no-early-admission"})
         assert (refused.status_code, refused.json()["errno"]) == (400, 108)
-        assert refused.headers["x-request-id"] == "no-door"
+        assert refused.headers["x-request-id"] == "no-early-admission"
         assert {"date", "vary", "cache-control", "x-content-type-options"} <= set(refused.headers)
         assert httpx.post(node.url + "/", json=request_body(SMALL, b"\x01")).status_code == 200

@@ -42,7 +42,7 @@ class Answer:
 Caller = Callable[[AppClient, dict[str, str], bytes], Awaitable[Answer]]
 
 
-async def through_the_door(app: AppClient, headers: dict[str, str], body: bytes) -> Answer:
+async def through_early_admission(app: AppClient, headers: dict[str, str], body: bytes) -> Answer:
     """The request as raw bytes into the node's protocol, with early admission; its first answer."""
     config = uvicorn.Config(
         app.app, log_config=None, access_log=False, server_header=False, date_header=False
@@ -160,7 +160,7 @@ DECISIONS = [
     ),
     Decision("queue-full", 503, 201, settings={"queue_size": 0}, before=hold_the_worker, reason="queue_full"),
 ]
-CALLERS = {"early_admission": through_the_door, "endpoint": through_asgi}
+CALLERS = {"early_admission": through_early_admission, "endpoint": through_asgi}
 
 
 @pytest.mark.parametrize("caller", list(CALLERS))
