@@ -27,10 +27,10 @@ TIERS = ("unit", "web", "engines", "fuzz", "integration", "cluster", "deploy", "
 # The quick tiers: logic in process, and the engines' known answers against hashlib and libsodium.
 QUICK = ("unit", "web")
 QUICK_MODULES = ("tests/engines/test_engines.py",)
-# The order parallel workers take the tiers in: the longest files first, so that none of them starts
-# last and runs alone at the end; the tiers that run the image (the release gate, the image) last, by
-# when its background build is done.
-RUN_ORDER = ("cluster", "integration", "fuzz", "deploy", "engines", "web", "unit", "loadtest", "image")
+# The order parallel workers take the tiers in: the directories' own, but the tiers that run the
+# container image (the release gate, the image) last, by when its background build is done. The
+# cluster's timing checks run beside the light tiers, not beside the heavy integration files.
+RUN_ORDER = ("cluster", "deploy", "engines", "fuzz", "integration", "unit", "web", "loadtest", "image")
 
 
 def tier_of(item: pytest.Item) -> str | None:
