@@ -45,9 +45,9 @@ from scrypt_helper import __version__
 from scrypt_helper.bench.criteria import RELEASE_GATE
 from scrypt_helper.bench.local_servers import LocalRedis
 from scrypt_helper.core.config import allowed_params_json
-from scrypt_helper.core.scrypt_request import wire_params
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
+from scrypt_helper_client import wire_params
 
 TEMPLATE = ROOT / "deploy" / "aws" / "scrypt-helper.yaml"
 SMALL = ScryptParams(salt=b"scrypt-helper-release", n=1024, r=8, p=1, buflen=32)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from scrypt_helper.bench.local_servers import LocalServer, free_port
-from scrypt_helper.core.scrypt_request import wire_params
+from scrypt_helper_client import wire_params
 from tests.conftest import SMALL, allowed_json, local_node
 
 CLIENT = Path(__file__).resolve().parents[2] / "clients" / "js"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scrypt_helper.core.scrypt_request import wire_params
+from scrypt_helper_client import wire_params
 from tests.conftest import SMALL, allowed_json, local_node
 
 LOCUSTFILE = Path(__file__).parents[2] / "loadtest" / "locustfile.py"

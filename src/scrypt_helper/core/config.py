@@ -34,11 +34,11 @@ from pydantic_settings import (
 from scrypt_helper.abuse.identity import ApiKeys, IPNetwork, PrefixLengths, TrustedProxies, parse_networks
 from scrypt_helper.abuse.rules import DEFAULT_RULES, Rule, parse_rules
 from scrypt_helper.core.scheduler import WORKER_NICENESS
-from scrypt_helper.core.scrypt_request import wire_params
 from scrypt_helper.engines.base import ScryptParams
 from scrypt_helper.engines.registry import ENGINE_NAMES
 from scrypt_helper.engines.vectors import PICL_SALT
 from scrypt_helper.runtime.cpus import usable_cpus
+from scrypt_helper_client import wire_params
 
 ENV_PREFIX = "SCRYPT_HELPER_"
 # Settings whose empty value means something (no rules, no origins, no reporting even with SENTRY_DSN);

@@ -1,4 +1,5 @@
-"""The format of ``POST /``'s body: parsed into a hash job (``Job``), its JSON Schema, parameter wire names.
+"""The format of ``POST /``'s body: parsed into a hash job (``Job``), and its JSON Schema. Clients, the
+benchmarks and the settings write bodies and parameter sets with ``scrypt_helper_client``.
 
 The format is the 2013 service's: a JSON object with ``input`` (hex), ``salt`` (string),
 and ``N``, ``r``, ``p``, ``buflen`` (JSON integers, or digit strings as the original
@@ -74,17 +75,6 @@ def request_json_schema() -> dict[str, Any]:
             "salt": {"type": "string", "description": "The salt; its UTF-8 bytes are used."},
             **{key: {"type": "integer"} for key in PARAM_KEYS[1:]},
         },
-    }
-
-
-def wire_params(params: ScryptParams) -> dict[str, object]:
-    """A parameter set under its wire names: ``salt``, ``N``, ``r``, ``p``, ``buflen``."""
-    return {
-        "salt": params.salt.decode(),
-        "N": params.n,
-        "r": params.r,
-        "p": params.p,
-        "buflen": params.buflen,
     }
 
 

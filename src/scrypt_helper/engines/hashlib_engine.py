@@ -1,32 +1,17 @@
-"""scrypt from the standard library (OpenSSL's EVP_PBE_scrypt, GIL released)."""
+"""scrypt from the standard library (OpenSSL's EVP_PBE_scrypt, GIL released): the client library's
+own local computation, which this engine runs rather than keeping a copy."""
 
 from __future__ import annotations
 
 import hashlib
 
 from scrypt_helper.engines.base import Engine, EngineUnavailable, HashContext, ScryptParams, SingleHashContext
-
-# OpenSSL refuses work over maxmem; hashlib caps the argument at INT_MAX.
-_MAXMEM_CAP = 2**31 - 1
-
-
-def maxmem_for(params: ScryptParams) -> int:
-    """Memory bound to pass to OpenSSL or libsodium: the hash's own need plus slack."""
-    need = params.romix_bytes + 128 * params.r * (params.p + 2) + (1 << 20)
-    return min(need, _MAXMEM_CAP)
+from scrypt_helper_client.local import local_hash
 
 
 class _HashlibContext(SingleHashContext):
     def hash_one(self, params: ScryptParams, data: bytes) -> bytes:
-        return hashlib.scrypt(
-            data,
-            salt=params.salt,
-            n=params.n,
-            r=params.r,
-            p=params.p,
-            dklen=params.buflen,
-            maxmem=maxmem_for(params),
-        )
+        return local_hash(params, data)
 
 
 class HashlibEngine(Engine):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scrypt_helper.engines.base import Engine, EngineUnavailable, HashContext, ScryptParams, SingleHashContext
-from scrypt_helper.engines.hashlib_engine import maxmem_for
+from scrypt_helper_client.local import maxmem_for
 
 try:
     from nacl import bindings as _nacl

@@ -9,7 +9,7 @@ from scrypt_helper_client.client import AsyncClient, Client
 from scrypt_helper_client.errors import ClientError, HelperError, HelperUnavailable
 from scrypt_helper_client.failover import DEFAULT_COOLDOWN, UrlHealth
 from scrypt_helper_client.local import LocalHash, local_hash
-from scrypt_helper_client.params import PICL_PARAMS, Params, ScryptParameters, request_body
+from scrypt_helper_client.params import PICL_PARAMS, Params, ScryptParameters, request_body, wire_params
 from scrypt_helper_client.retries import retry_after_seconds
 from scrypt_helper_client.stretch import async_stretch, first_pbkdf, second_pbkdf, stretch
 from scrypt_helper_client.version import __version__
@@ -34,4 +34,5 @@ __all__ = [
     "retry_after_seconds",
     "second_pbkdf",
     "stretch",
+    "wire_params",
 ]

@@ -14,16 +14,20 @@ LocalHash = Callable[[ScryptParameters, bytes], bytes]
 _MAXMEM_CEILING = 2**31 - 1
 
 
+def maxmem_for(params: ScryptParameters) -> int:
+    """The memory bound to give OpenSSL or libsodium: the hash's own 128·r·(N + p + 2) bytes plus
+    slack (hashlib's default allowance, 32 MiB, is below PiCL's 64 MiB)."""
+    return min(_MAXMEM_CEILING, 128 * params.r * (params.n + params.p + 2) + (1 << 20))
+
+
 def local_hash(params: ScryptParameters, data: bytes) -> bytes:
     """scrypt of ``data`` by OpenSSL through ``hashlib``; ValueError for a set it cannot hold in memory."""
-    # OpenSSL needs 128·r·(N + p + 2) bytes; hashlib's default allowance (32 MiB) is below PiCL's 64 MiB.
-    needed = 128 * params.r * (params.n + params.p + 2)
     return hashlib.scrypt(
         data,
         salt=params.salt,
         n=params.n,
         r=params.r,
         p=params.p,
-        maxmem=min(_MAXMEM_CEILING, needed + (1 << 20)),
+        maxmem=maxmem_for(params),
         dklen=params.buflen,
     )

@@ -42,13 +42,17 @@ class Params:
 PICL_PARAMS = Params(salt=b"identity.mozilla.com/picl/v1/scrypt", n=65536, r=8, p=1, buflen=32)
 
 
-def request_body(params: ScryptParameters, data: bytes) -> dict[str, object]:
-    """The JSON object to post to ask for scrypt(data, params)."""
+def wire_params(params: ScryptParameters) -> dict[str, object]:
+    """A parameter set under its wire names: ``salt``, ``N``, ``r``, ``p``, ``buflen``."""
     return {
-        "input": data.hex(),
         "salt": params.salt.decode(),
         "N": params.n,
         "r": params.r,
         "p": params.p,
         "buflen": params.buflen,
     }
+
+
+def request_body(params: ScryptParameters, data: bytes) -> dict[str, object]:
+    """The JSON object to post to ask for scrypt(data, params)."""
+    return {"input": data.hex(), **wire_params(params)}
