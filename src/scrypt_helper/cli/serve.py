@@ -14,9 +14,7 @@ from scrypt_helper.cli.arguments import (
     settings_from_args,
 )
 from scrypt_helper.core.config import ENV_PREFIX, Settings
-
-#: Engines whose library allocates its buffers inside each call, out of reach of ``--lock-memory``.
-NO_LOCKING = ("hashlib", "libsodium")
+from scrypt_helper.engines.registry import NATIVE_NAMES
 
 
 def register(commands: Commands) -> None:
@@ -49,7 +47,8 @@ def check_combination(settings: Settings) -> None:
         plan_processes(settings)
     except ValueError as exc:
         raise UsageError(f"{ENV_PREFIX}PROCESSES / --processes: {exc}") from None
-    if settings.lock_memory and settings.engine in NO_LOCKING:
+    # Only the native kernel owns its buffers; a library engine allocates them inside each call.
+    if settings.lock_memory and settings.engine not in ("auto", *NATIVE_NAMES):
         raise UsageError(
             f"{ENV_PREFIX}LOCK_MEMORY / --lock-memory: the {settings.engine} engine cannot lock its buffers "
             "(its library allocates them inside each call); choose a native engine or --no-lock-memory"
