@@ -9,13 +9,13 @@ import re
 import subprocess
 import sys
 import zipfile
-from importlib import metadata
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from harness.bytecode import closure
 from tests.conftest import SMALL
 
 ROOT = Path(__file__).parents[2]
@@ -36,21 +36,6 @@ def client_wheel(into: Path) -> Path:
         check=True,
     )
     return next(into.glob("scrypt_helper_client-*.whl"))
-
-
-def closure(name: str) -> set[str]:
-    """``name`` and everything it needs here, by normalized name (from the installed metadata)."""
-    found, todo = set(), [name]
-    while todo:
-        current = canonicalize_name(todo.pop())
-        if current in found:
-            continue
-        found.add(current)
-        for text in metadata.requires(current) or ():
-            requirement = Requirement(text)
-            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
-                todo.append(requirement.name)
-    return found
 
 
 def locked_pins(names: set[str]) -> str:
@@ -77,7 +62,7 @@ def client_only(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     requirements = where / "requirements.txt"
     requirements.write_text(
-        locked_pins(closure("httpx") - {"scrypt-helper-client"})
+        locked_pins(closure(["httpx"]) - {"scrypt-helper-client"})
         + f"\nscrypt-helper-client @ {wheel.as_uri()} --hash=sha256:{digest}\n"
     )
     # uv (scripts/test installs it, pinned) reuses the cache the suite's own install filled.
