@@ -78,6 +78,11 @@ ABUSE_REPORT = "bench-abuse-hashlib-tiny.json"
         ("parser", ["--engine", "hashlib"], "bench-parser.json"),
         ("batching", ["--tiny", "--engine", "hashlib", "--workers", "1"], "bench-batching-hashlib-tiny.json"),
         ("overload", ["--tiny", "--engine", "hashlib", "--workers", "1"], "bench-overload-hashlib-tiny.json"),
+        (
+            "flood",
+            ["--tiny", "--engine", "hashlib", "--node", "processes=2,workers=2,redis_url=local"],
+            "bench-flood-hashlib-tiny.json",
+        ),
     ],
 )
 def test_each_other_mode_runs_to_its_report_on_tiny_parameters(tmp_path, mode, flags, report):

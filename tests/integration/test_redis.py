@@ -40,6 +40,19 @@ def test_two_nodes_share_one_limit(redis_server):
         assert scrypt(b.url) == 429  # the block set through A holds on B
 
 
+def test_a_ban_set_through_one_node_holds_on_the_other_from_its_next_sync(redis_server):
+    rules = "request : ip : 3 : 60s : 60s : ban"
+    with node(redis_server.url, rules) as a, node(redis_server.url, rules) as b:
+        assert scrypt(b.url) == 200
+        # a bans the address once its own three are in, or sooner where it heard of b's in time.
+        statuses = [scrypt(a.url) for _ in range(4)]
+        assert statuses[0] == 200
+        assert statuses[-1] == 429
+        wait_for(lambda: scrypt(b.url) == 429, timeout=2)
+        metrics = httpx.get(b.url + "/metrics").text
+        assert re.search(r"^scrypt_helper_limit_sync_seconds_count [1-9]", metrics, re.MULTILINE)
+
+
 def test_redis_outage_leaves_both_nodes_serving_and_is_reported(redis_server):
     rules = "scrypt : ip : 1000 : 60s : 60s : block"
     with node(redis_server.url, rules) as a, node(redis_server.url, rules) as b:

@@ -1,4 +1,5 @@
-"""Judging a request at once, with no event loop, where the limits live in this process's memory."""
+"""Judging a request at once, with no event loop: its limits live in this process's memory, with or
+without Redis; only a hash's limits in Redis wait."""
 
 from __future__ import annotations
 
@@ -35,7 +36,6 @@ def admit_at_once(guard: Guard, client: ClientIdentity) -> ApiError | None:
 
 def test_requests_judged_at_once_trip_a_ban_and_name_its_rule():
     guard = Guard(parse_rules("request : ip : 3 : 60s : 60s : ban"), LimitStore())
-    assert guard.counts_at_once
     for _ in range(3):
         assert admit_at_once(guard, CLIENT) is None  # no event loop, nothing awaited
     refused = admit_at_once(guard, CLIENT)  # the fourth in the window: banned from now on
@@ -55,9 +55,22 @@ async def test_judged_at_once_or_awaited_the_windows_are_the_same():
     assert guard.penalty(CLIENT) is not None
 
 
-def test_a_redis_store_is_never_judged_at_once():
-    guard = Guard(parse_rules("request : ip : 3 : 60s : 60s : ban"), LimitStore("redis://127.0.0.1:1/0"))
-    assert not guard.counts_at_once
+async def test_with_redis_requests_are_judged_at_once_and_a_hash_waits_as_a_task():
+    rules = "request : ip : 1 : 60s : 60s : ban; scrypt : ip : 5 : 60s : 60s : block"
+    store = LimitStore("redis://127.0.0.1:1/0", timeout=0.05)  # nothing listens there
+    guard = Guard(parse_rules(rules), store)
+    try:
+        assert admit_at_once(guard, CLIENT) is None  # the request rules: in memory, nothing awaited
+        verdict = run_eagerly(guard.admit_scrypt(CLIENT))
+        assert isinstance(verdict, asyncio.Task)  # the hash's window is asked of Redis, in a task
+        attempt = await verdict  # Redis unreachable: counted locally instead, and admitted
+        attempt.forget()
+        assert not store.redis_up
+        refused = admit_at_once(guard, CLIENT)
+        assert refused is not None
+        assert refused.reason == "request:ip:1/60s:ban"
+    finally:
+        await store.close()
 
 
 async def test_what_waits_goes_on_as_a_task_from_where_it_stopped():

@@ -29,6 +29,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 # Called with the table's name each time a live key is forgotten to make room.
 EvictionObserver = Callable[[str], None]
+# Called with a marker's key and its seconds to live when this process sets it (not when it learns it).
+MarkerObserver = Callable[[str, float], None]
 TABLES = ("window", "marker", "counter")
 # The guard's ban and block markers (``ban:ip:...``, ``block:RULE:...``).
 MARKER_PREFIXES = ("ban:", "block:")
@@ -95,6 +97,7 @@ class BoundedMemoryStorage(Storage, MovingWindowSupport):
         self.markers: OrderedDict[str, _Counter] = OrderedDict()
         self.counters: OrderedDict[str, _Counter] = OrderedDict()
         self.on_evict: EvictionObserver | None = None
+        self.on_new_marker: MarkerObserver | None = None
 
     def sizes(self) -> dict[str, int]:
         """Keys held, by table."""
@@ -146,8 +149,20 @@ class BoundedMemoryStorage(Storage, MovingWindowSupport):
         if counter is None:
             self._make_room(table, name, now)
             counter = table[key] = _Counter(0, now + expiry)
+            if table is self.markers and self.on_new_marker is not None:
+                self.on_new_marker(key, expiry)
         counter.value += amount
         return counter.value
+
+    def learn_marker(self, key: str, seconds: float) -> None:
+        """Hold a marker another process set, for ``seconds`` from now (or longer, if already held)."""
+        now = time.time()
+        counter = self._live_counter(self.markers, key, now)
+        if counter is None:
+            self._make_room(self.markers, "marker", now)
+            self.markers[key] = _Counter(1, now + seconds)
+        else:
+            counter.expires = max(counter.expires, now + seconds)
 
     async def get(self, key: str) -> int:
         counter = self._live_counter(self._counter_table(key)[0], key, time.time())
@@ -163,9 +178,10 @@ class BoundedMemoryStorage(Storage, MovingWindowSupport):
     async def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         return self.acquire_now(key, limit, expiry, amount)
 
-    def acquire_now(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
-        """Record ``amount`` hits unless ``limit`` would be exceeded within the last ``expiry`` s."""
-        if amount > limit:
+    def acquire_now(self, key: str, limit: int, expiry: int, amount: int = 1, others: int = 0) -> bool:
+        """Record ``amount`` hits unless ``limit`` would be exceeded within the last ``expiry`` s,
+        counting ``others`` hits that other processes made within it as well."""
+        if amount + others > limit:
             return False
         now = time.time()
         value = self.windows.get(key)
@@ -183,7 +199,7 @@ class BoundedMemoryStorage(Storage, MovingWindowSupport):
             else:
                 window = value
             # Refused when the hit that ``amount`` more would push out of the limit is recent.
-            oldest_kept = window.nth_newest(limit - amount + 1)
+            oldest_kept = window.nth_newest(limit - others - amount + 1)
             if oldest_kept is not None and oldest_kept >= now - expiry:
                 return False
         for _ in range(amount):

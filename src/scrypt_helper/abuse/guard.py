@@ -78,17 +78,12 @@ class Guard:
         self._observe("denylist", "deny")
         return True
 
-    @property
-    def counts_at_once(self) -> bool:
-        """Whether its judgements wait for nothing: the limits live in this process's memory only,
-        so a caller that cannot await may run them to their end at once (``http.eager``)."""
-        return self.store.redis is None
-
     async def admit_request(self, client: ClientIdentity) -> None:
         """Any API request: deny list, bans, key blocks, the ``request`` rules, then an unknown key.
 
         Raises ApiError to refuse: 403 on the deny list, 429 for a ban, a block or a rule, 401 for
-        an unknown API key once it has been counted against the address.
+        an unknown API key once it has been counted against the address. Counted in this process's
+        memory and shared at the store's next sync: it waits for nothing (``http.eager``).
         """
         if not self._judges_requests:
             if client.unknown_key:
@@ -103,7 +98,7 @@ class Guard:
             if client.unknown_key:
                 counted = blocks
             if self._bans or blocks or counted:
-                self._refuse(client, await self._run(self._decide_request(client, blocks, counted)))
+                self._refuse(client, await self._run_shared(self._decide_request(client, blocks, counted)))
         if client.unknown_key:
             raise errors.invalid_api_key()
 
@@ -124,8 +119,9 @@ class Guard:
         """A valid hash request: blocks, then the ``scrypt`` rules. Raises ApiError to refuse.
 
         The rules count hashes computed and hashes admitted but not yet done, so that concurrent
-        requests cannot overrun them. The caller settles the attempt it gets back: a computed hash
-        counts, one the scheduler refused (queue full, deadline, draining) does not.
+        requests cannot overrun them; with Redis, the computed ones in Redis, shared by every node.
+        The caller settles the attempt it gets back: a computed hash counts, one the scheduler
+        refused (queue full, deadline, draining) does not.
         """
         rules = [] if self.allowed(client) else self._keyed(client, "scrypt")
         attempt = HashAttempt(self, rules)
@@ -205,6 +201,12 @@ class Guard:
     async def _run(self, operation: Operation[Refusal | None]) -> Refusal | None:
         try:
             return await self.store.run(operation)
+        except StoreUnavailable:
+            raise errors.service_unavailable("rate-limit storage unavailable", 1) from None
+
+    async def _run_shared(self, operation: Operation[Refusal | None]) -> Refusal | None:
+        try:
+            return await self.store.run_shared(operation)
         except StoreUnavailable:
             raise errors.service_unavailable("rate-limit storage unavailable", 1) from None
 

@@ -1,10 +1,18 @@
-"""Where limit counters live: in memory, or in Redis shared by every node, failing over to memory.
+"""Where limit counters live: in memory, or shared by every node through Redis, failing over to memory.
 
-With Redis configured, every operation goes to Redis while it answers. The first failure
-switches the node to its local counters (fail-open) or to refusing requests (fail-closed),
-logs it (once per ``log_interval``) and starts probing Redis every ``probe_interval``;
-the first successful probe switches back. Local counters, whether they are the node's only
-ones or its fall-back, hold at most ``max_keys`` windows and ``max_keys`` markers.
+Without Redis, everything is counted in this process's memory. With Redis there are two ways:
+
+- ``run_shared`` (every request: the ``request`` and ``bad_key`` rules, bans): counted in memory
+  and traded with Redis every ``sync_interval`` by a sync task (``abuse.shared_counts``), so that a
+  flood costs no round trip per request;
+- ``run`` (hashes: the ``scrypt`` rules' windows): in Redis while it answers, exact across nodes;
+  a hash costs far more than the round trip.
+
+Bans and blocks are held in memory either way, and traded at each sync. The first failure of
+Redis switches the node to its local counters (fail-open) or to refusing requests (fail-closed)
+and logs it (once per ``log_interval``); the sync task then tries Redis every ``probe_interval``,
+and the first sync that succeeds switches back. Local counters hold at most ``max_keys`` windows
+and ``max_keys`` markers.
 """
 
 from __future__ import annotations
@@ -18,12 +26,17 @@ from typing import TypeVar
 
 from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter, RateLimiter
+from redis.asyncio import Redis
 
 from scrypt_helper.abuse.bounded_windows import BoundedMemoryStorage, BoundedMovingWindow
+from scrypt_helper.abuse.shared_counts import SharedCounts, SharedMovingWindow
 
 logger = logging.getLogger("scrypt_helper.abuse")
 T = TypeVar("T")
+# Run with the store of bans and blocks (always this process's memory) and the windows' limiter.
 Operation = Callable[[Storage, RateLimiter], Awaitable[T]]
+# Called with the seconds each successful sync took.
+SyncObserver = Callable[[float], None]
 
 
 class StoreUnavailable(Exception):
@@ -42,11 +55,14 @@ class LimitStore:
         probe_interval: float = 1.0,
         log_interval: float = 60.0,
         max_keys: int = 100_000,
+        sync_interval: float = 0.1,
     ) -> None:
         self.local = BoundedMemoryStorage(max_keys)
         self._local_limiter = BoundedMovingWindow(self.local)
         self.redis: RedisStorage | None = None
         self._redis_limiter: RateLimiter | None = None
+        self.shared: SharedCounts | None = None
+        self._shared_limiter: RateLimiter = self._local_limiter
         if redis_url:
             self.redis = RedisStorage(
                 redis_url if redis_url.startswith("async+") else f"async+{redis_url}",
@@ -57,25 +73,74 @@ class LimitStore:
                 key_prefix="scrypt-helper",
             )
             self._redis_limiter = MovingWindowRateLimiter(self.redis)
+            client = Redis.from_url(
+                redis_url.removeprefix("async+"), socket_timeout=timeout, socket_connect_timeout=timeout
+            )
+            self.shared = SharedCounts(client, self.local, max_keys=max_keys)
+            self._shared_limiter = SharedMovingWindow(self.local, self.shared)
         self.fail_closed = fail_closed
+        self.sync_interval = sync_interval
         self.probe_interval = probe_interval
         self.log_interval = log_interval
         self.redis_up = self.redis is not None
         self.failures = 0
         self.on_change: Callable[[bool], None] | None = None
+        self.on_sync: SyncObserver | None = None
         self._last_log = float("-inf")
-        self._probe: asyncio.Task[None] | None = None
+        self._syncing: asyncio.Task[None] | None = None
+
+    async def run_shared(self, operation: Operation[T]) -> T:
+        """Run ``operation`` on this process's memory, sharing its hits and markers at the next sync;
+        with Redis down and failing closed, refuse. Nothing in it waits."""
+        if self.shared is not None:
+            self._start_syncing()
+            if self.fail_closed and not self.redis_up:
+                raise StoreUnavailable("rate-limit storage unavailable")
+        return await operation(self.local, self._shared_limiter)
 
     async def run(self, operation: Operation[T]) -> T:
-        """Run ``operation`` on Redis while it is up, else on local memory (or refuse)."""
-        if self.redis is not None and self._redis_limiter is not None and self.redis_up:
+        """Run ``operation`` with its windows in Redis while it is up, else in local memory (or refuse)."""
+        if self.redis is not None and self._redis_limiter is not None:
+            self._start_syncing()
+            if self.redis_up:
+                try:
+                    if asyncio.current_task() is None:  # judged eagerly: the Redis client needs a task
+                        return await asyncio.ensure_future(operation(self.local, self._redis_limiter))
+                    return await operation(self.local, self._redis_limiter)
+                except Exception as exc:
+                    self._went_down(exc)
+            if self.fail_closed:
+                raise StoreUnavailable("rate-limit storage unavailable")
+        return await operation(self.local, self._local_limiter)
+
+    def _start_syncing(self) -> None:
+        """Start the sync task, once, on the first judgement made in an event loop."""
+        if self._syncing is None:
             try:
-                return await operation(self.redis, self._redis_limiter)
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # judged with no loop at all (eagerly, in a test): nothing to share yet
+                return
+            self._syncing = loop.create_task(self._sync_forever())
+
+    async def _sync_forever(self) -> None:
+        """Trade with Redis every ``sync_interval`` while it answers, every ``probe_interval`` while not."""
+        assert self.shared is not None
+        while True:
+            await asyncio.sleep(self.sync_interval if self.redis_up else self.probe_interval)
+            started = time.perf_counter()
+            try:
+                while await self.shared.sync() and self.shared.pending:
+                    pass  # a backlog: keep going until it is up
             except Exception as exc:
                 self._went_down(exc)
-        if self.redis is not None and self.fail_closed:
-            raise StoreUnavailable("rate-limit storage unavailable")
-        return await operation(self.local, self._local_limiter)
+                continue
+            if self.on_sync is not None:
+                self.on_sync(time.perf_counter() - started)
+            if not self.redis_up:
+                self.redis_up = True
+                logger.warning("redis is back; limits are shared again")
+                if self.on_change:
+                    self.on_change(True)
 
     def _went_down(self, exc: Exception) -> None:
         self.failures += 1
@@ -88,19 +153,6 @@ class LimitStore:
             self._last_log = now
             mode = "refusing requests" if self.fail_closed else "using local limits"
             logger.error("redis unreachable (%s); %s until it is back", type(exc).__name__, mode)
-        if self._probe is None or self._probe.done():
-            self._probe = asyncio.get_running_loop().create_task(self._probe_until_up())
-
-    async def _probe_until_up(self) -> None:
-        assert self.redis is not None
-        while not self.redis_up:
-            await asyncio.sleep(self.probe_interval)
-            with contextlib.suppress(Exception):
-                if await self.redis.check():
-                    self.redis_up = True
-                    logger.warning("redis is back; limits are shared again")
-                    if self.on_change:
-                        self.on_change(True)
 
     async def check(self) -> bool:
         """Whether Redis answers now (True when no Redis is configured)."""
@@ -112,7 +164,9 @@ class LimitStore:
             return False
 
     async def close(self) -> None:
-        if self._probe is not None:
-            self._probe.cancel()
+        if self._syncing is not None:
+            self._syncing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+                await self._syncing
+        if self.shared is not None:
+            await self.shared.redis.aclose()

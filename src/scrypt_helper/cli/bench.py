@@ -24,6 +24,8 @@ MODES = {
     "overload": "goodput under open-loop overload, refusals against a bare app, a paced flood beside "
     "an honest client, a batching window against none, each figure beside its criterion",
     "batching": "a batching window against none, at 1 to 64 clients",
+    "flood": "a paced flood beside an honest client on each node shape (limits in memory; several "
+    "processes sharing a local Redis, which is killed under the flood), each figure beside its criterion",
 }
 DEFAULT_MODE = "service"
 
@@ -139,6 +141,21 @@ def add_overload_flags(parser: argparse.ArgumentParser) -> None:
         "(e.g. processes=2,workers=2); repeat to compare nodes in one run (default: --workers)",
     )
     add_batch_window_flag(parser)
+
+
+def add_flood_shape_flags(parser: argparse.ArgumentParser) -> None:
+    """``bench flood``: the engine, the duration, the node shapes to compare."""
+    add_engine_flag(parser)
+    add_common_flags(parser, workers=False)
+    parser.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        metavar="FLAGS",
+        help="serve flags of a node to measure, as name=value pairs separated by commas; "
+        "redis_url=local starts a redis-server for it (default: workers=2, then "
+        "processes=2,workers=2,redis_url=local); the first is the reference for CPU per refusal",
+    )
 
 
 def add_batching_flags(parser: argparse.ArgumentParser) -> None:
@@ -287,6 +304,17 @@ def cmd_batching(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_flood(args: argparse.Namespace) -> int:
+    """The flood beside an honest client on each node shape; the table and the JSON report."""
+    from scrypt_helper.bench.flood import run_flood_bench
+    from scrypt_helper.bench.report import write_report
+
+    params, suffix = bench_params(args)
+    engine = select_engine(args.engine)
+    write_report(run_flood_bench(params, engine.name, args), args.out, f"bench-flood-{engine.name}{suffix}")
+    return 0
+
+
 def cmd_capacity(args: argparse.Namespace) -> int:
     """Print the machines and monthly cost each peak load needs; 2 for an unreadable report or table."""
     from scrypt_helper.bench.capacity import capacity_report, load_instances, ops_per_core_from_report
@@ -316,6 +344,7 @@ MODE_FLAGS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "parser": add_parser_flags,
     "overload": add_overload_flags,
     "batching": add_batching_flags,
+    "flood": add_flood_shape_flags,
 }
 MODE_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "service": cmd_service,
@@ -324,4 +353,5 @@ MODE_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "parser": cmd_parser,
     "overload": cmd_overload,
     "batching": cmd_batching,
+    "flood": cmd_flood,
 }

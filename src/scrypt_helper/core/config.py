@@ -241,6 +241,14 @@ class Settings(BaseSettings):
         False, description="While Redis is unreachable, refuse requests (503) instead of using local limits."
     )
     redis_timeout: float = Field(0.25, gt=0, description="Seconds before a Redis operation counts as failed.")
+    redis_sync_interval: float = Field(
+        0.1,
+        gt=0,
+        le=10,
+        description="Seconds between a process's trades of request counts, bans and blocks with Redis: "
+        "within one, a client can get up to (processes in the cluster - 1) x a request rule's attempts "
+        "beyond it; hash limits are exact",
+    )
     # 50,000: a window of a fresh address costs about 0.5 KiB, a full table about 25 MiB. Eviction
     # takes the keys idle longest; clients near a limit are busy ones (docs/security.md).
     max_tracked_keys: int = Field(

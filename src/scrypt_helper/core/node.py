@@ -64,6 +64,7 @@ def build_node(settings: Settings, engine: Engine | None = None) -> Node:
         settings.redis_url.get_secret_value() if settings.redis_url else None,
         fail_closed=settings.redis_fail_closed,
         timeout=settings.redis_timeout,
+        sync_interval=settings.redis_sync_interval,
         max_keys=settings.max_tracked_keys,
     )
     metrics.watch_store(store)

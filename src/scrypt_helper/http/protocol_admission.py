@@ -8,12 +8,12 @@ one judgement (``admission.Admission``) and turns its verdict into what the prot
 - a refusal: the whole answer, written by the one encoder, recorded as the endpoint's would be
   (summary line, request metrics); the rest of the request is dropped as it comes;
 - a ticket (head let through): the protocol holds the body, up to ``--max-body-bytes``;
-- an admitted job, or a judgement that has to wait (limits in Redis): the request goes on to the
-  endpoint with it in its scope (``http.handoff.DECISION``), and is never judged again.
+- an admitted job, or a judgement that has to wait (a hash's limits in Redis): the request goes on
+  to the endpoint with it in its scope (``http.handoff.DECISION``), and is never judged again.
 
-With the limits in memory the judgement runs at once on the protocol's stack (``http.eager``): nothing
-waits, so a refusal costs no task and no loop turn. With Redis it runs as a task from the start
-(the Redis client needs one), handed on to the endpoint with the request.
+The judgement runs at once on the protocol's stack (``http.eager``): the limits every request meets
+are counted in memory, with Redis or without, so a refusal costs no task and no loop turn. Only a
+hash's own limits in Redis wait, and go on as a task, handed on to the endpoint with the request.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ class EarlyAdmission:
         self.max_body_bytes = node.settings.max_body_bytes
         self.cors_origins = node.settings.cors_origins
         self.edge = edge
-        self.judge = run_eagerly if node.guard.counts_at_once else asyncio.ensure_future
 
     def head(
         self, raw_headers: Sequence[tuple[bytes, bytes]], peer: str | None
@@ -51,7 +50,7 @@ class EarlyAdmission:
         """At the end of the headers: the head read, and what becomes of the request."""
         started = time.perf_counter()
         head = RequestHead.read(raw_headers, peer)
-        verdict = self.judge(self.admission.judge_head(head))
+        verdict = run_eagerly(self.admission.judge_head(head))
         if not isinstance(verdict, Done):
             return head, verdict
         if isinstance(verdict.value, ApiError):
@@ -60,7 +59,7 @@ class EarlyAdmission:
 
     def body(self, ticket: Ticket, body: bytes) -> BodyOutcome:
         """Once the body is in: an answer refusing it, the admitted job, or its judgement going on."""
-        verdict = self.judge(self.admission.judge_body(ticket, body))
+        verdict = run_eagerly(self.admission.judge_body(ticket, body))
         if not isinstance(verdict, Done):
             return verdict
         if isinstance(verdict.value, ApiError):

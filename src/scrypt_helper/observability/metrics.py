@@ -118,6 +118,12 @@ class Metrics:
         self.redis_failovers = Counter(
             f"{PREFIX}_redis_failovers", "Times the node lost Redis and fell back.", registry=r
         )
+        self.limit_syncs = Histogram(
+            f"{PREFIX}_limit_sync_seconds",
+            "Seconds each trade of request counts, bans and blocks with Redis took.",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+            registry=r,
+        )
         self.local_limit_keys = Gauge(
             f"{PREFIX}_local_limit_keys",
             "Keys the in-memory limit store holds, by table (window, marker, counter); each is capped.",
@@ -190,6 +196,7 @@ class Metrics:
                 self.redis_failovers.inc()
 
         store.on_change = changed
+        store.on_sync = self.limit_syncs.observe
 
     def count_rejection(self, reason: str) -> None:
         """One request refused without a hash; each reason's series is looked up once (hot path)."""

@@ -1,0 +1,139 @@
+"""Request limits counted in each process's memory and traded through a real Redis: what one
+process counted reaches the others at their next sync (a window's first hit only once a second
+comes), and no client gets more beyond a limit than the stated bound, (processes - 1) x attempts
+within one interval."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+import redis.exceptions
+
+from scrypt_helper.abuse import ClientIdentity
+from scrypt_helper.abuse.guard import Guard
+from scrypt_helper.abuse.rules import parse_rules
+from scrypt_helper.abuse.store import LimitStore
+from scrypt_helper.core.errors import ApiError
+
+CLIENT = ClientIdentity(ipaddress.ip_address("2001:db8::1"))
+ATTEMPTS = 4
+RULES = f"request : ip : {ATTEMPTS} : 60s : 60s : ban"
+
+
+def processes(url: str, count: int) -> list[Guard]:
+    """``count`` processes' guards on one Redis; their sync tasks wait a minute, so each test syncs
+    them itself."""
+    return [Guard(parse_rules(RULES), LimitStore(url, sync_interval=60)) for _ in range(count)]
+
+
+async def admitted(guard: Guard, tries: int, client: ClientIdentity = CLIENT) -> int:
+    """How many of ``tries`` requests ``guard`` lets through."""
+    statuses = []
+    for _ in range(tries):
+        try:
+            await guard.admit_request(client)
+        except ApiError as refused:
+            statuses.append(refused.status)
+        else:
+            statuses.append(200)
+    assert set(statuses) <= {200, 429}
+    return statuses.count(200)
+
+
+async def sync(guards: list[Guard]) -> None:
+    for guard in guards:
+        assert guard.store.shared is not None
+        await guard.store.shared.sync()
+
+
+async def close(guards: list[Guard]) -> None:
+    for guard in guards:
+        await guard.store.close()
+
+
+async def test_hits_counted_in_one_process_count_in_the_others_after_a_sync(redis_server):
+    guards = processes(redis_server.url, 3)
+    try:
+        assert [await admitted(guard, 2) for guard in guards[:2]] == [2, 2]
+        await sync(guards)  # each process's hits go up; the others' sent before them come back
+        await sync(guards)  # and those sent after them
+        assert await admitted(guards[0], 1) == 0  # its own two and the two it learned of: the limit
+        await sync(guards)  # the ban that refusal tripped reaches the others
+        assert [await admitted(guard, 1) for guard in guards[1:]] == [0, 0]
+    finally:
+        await close(guards)
+
+
+async def test_a_first_hit_stays_in_its_process_and_a_second_shares_both(redis_server):
+    a, b = guards = processes(redis_server.url, 2)
+    try:
+        assert await admitted(a, 1) == 1
+        await sync(guards)
+        assert await admitted(b, ATTEMPTS) == ATTEMPTS  # a kept its one hit: b never heard of it
+        await sync(guards)
+        await sync(guards)
+        # a's second hit is judged before a has heard of b's four (within the bound); it takes
+        # both of a's hits up, and brings b's four down.
+        assert await admitted(a, 1) == 1
+        await sync(guards)
+        await sync(guards)
+        assert await admitted(a, 1) == 0
+    finally:
+        await close(guards)
+
+
+@pytest.mark.parametrize("count", [2, 3])
+async def test_within_one_interval_a_client_gets_at_most_the_stated_bound_beyond_a_limit(redis_server, count):
+    guards = processes(redis_server.url, count)
+    try:
+        # The worst case: the client reaches every process before any of them syncs.
+        first = [await admitted(guard, 2 * ATTEMPTS) for guard in guards]
+        assert sum(first) - ATTEMPTS == (count - 1) * ATTEMPTS  # the bound, and no more
+        await sync(guards)
+        await sync(guards)
+        assert [await admitted(guard, ATTEMPTS) for guard in guards] == [0] * count
+    finally:
+        await close(guards)
+
+
+async def test_a_ban_set_in_one_process_holds_in_the_others_from_their_next_sync(redis_server):
+    a, b = guards = processes(redis_server.url, 2)
+    try:
+        assert await admitted(a, ATTEMPTS + 1) == ATTEMPTS  # the one beyond it bans the client
+        assert await admitted(b, 1) == 1  # b has not heard yet
+        await sync(guards)
+        await sync([b])
+        with pytest.raises(ApiError) as refused:
+            await b.admit_request(CLIENT)
+        assert refused.value.reason == "ban:ip"
+        penalty = b.penalty(CLIENT)
+        assert penalty is not None
+        assert 55 < penalty.retry_after <= 60
+        # A process that starts later learns the bans still in force from the stream.
+        (late,) = processes(redis_server.url, 1)
+        await sync([late])
+        with pytest.raises(ApiError):
+            await late.admit_request(CLIENT)
+        await late.store.close()
+    finally:
+        await close(guards)
+
+
+async def test_without_redis_a_process_counts_alone_and_trades_again_once_it_is_back(redis_server):
+    a, b = guards = processes(redis_server.url, 2)
+    try:
+        redis_server.stop()
+        assert await admitted(a, 3) == 3  # counted locally meanwhile
+        assert await admitted(b, 2) == 2
+        assert a.store.shared is not None
+        with pytest.raises(redis.exceptions.ConnectionError):  # the store's sync task catches it
+            await a.store.shared.sync()
+        assert a.store.shared.pending  # what did not go up waits for the next sync
+        redis_server.start()
+        await sync(guards)
+        await sync(guards)
+        # Each one's hits reached the other once Redis was back: 3 + 2, over the limit.
+        assert [await admitted(a, 1), await admitted(b, 1)] == [0, 0]
+    finally:
+        await close(guards)
