@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from scrypt_helper.abuse import DEFAULT_RULES, Rule, parse_rules
+from scrypt_helper.abuse.rules import divided_rules
 from scrypt_helper.core.config import Settings
 from tests.deploy.cloudformation import assert_cfn_lint_clean, load_template
 
@@ -69,7 +70,29 @@ def test_autoscaling_across_zones_with_cpu_target_tracking(template: dict):
 
 def user_data(template: dict) -> str:
     (launch,) = resources_of(template, "AWS::EC2::LaunchTemplate")
-    return launch["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+    script, _ = launch["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+    return script
+
+
+def test_the_budget_is_divided_among_the_regions_that_share_it(template: dict):
+    """Each region's nodes keep their share of every rule: a client that hops among the regions gets
+    one budget in all, not one in each."""
+    (launch,) = resources_of(template, "AWS::EC2::LaunchTemplate")
+    _, variables = launch["LaunchTemplateData"]["UserData"]["Fn::Base64"]["Fn::Sub"]
+    assert variables["NodeRules"] == {
+        "Fn::FindInMap": ["BudgetShares", {"Ref": "RegionsSharingBudget"}, "Rules"]
+    }
+    assert "\nSCRYPT_HELPER_RULES=${NodeRules}\n" in user_data(template)
+    parameter = template["Parameters"]["RegionsSharingBudget"]
+    assert parameter["Default"] == "1"
+    shares = template["Mappings"]["BudgetShares"]
+    assert sorted(shares) == parameter["AllowedValues"]
+    defaults = parse_rules(DEFAULT_RULES)
+    assert parse_rules(shares["1"]["Rules"]) == defaults  # one region: the nodes' defaults
+    for regions, share in shares.items():
+        assert share["Rules"] == divided_rules(defaults, int(regions))
+        for rule, whole in zip(parse_rules(share["Rules"]), defaults, strict=True):
+            assert int(regions) * rule.attempts <= whole.attempts  # never more than one budget in all
 
 
 def unit(script: str) -> str:

@@ -110,3 +110,29 @@ def _parse_line(line: str) -> Rule:
     if rule.policy != "report" and rule.duration < 1:
         raise ValueError(f"a {rule.policy} needs a duration of at least 1 second")
     return rule
+
+
+def rule_text(rule: Rule) -> str:
+    """``rule`` in the grammar, on one line."""
+    fields = (rule.action, rule.property, rule.attempts, f"{rule.window}s", f"{rule.duration}s", rule.policy)
+    return " : ".join(map(str, fields))
+
+
+def divided_rules(rules: tuple[Rule, ...], regions: int) -> str:
+    """``rules`` with each one's attempts divided among ``regions`` (rounded down, at least one),
+    as one line: each region's nodes keep their share, so that a client that hops regions gets
+    no more than one budget in all (``deploy/aws``, ``RegionsSharingBudget``)."""
+    if regions < 1:
+        raise ValueError("regions must be at least 1")
+    shares = (
+        Rule(
+            rule.action,
+            rule.property,
+            max(1, rule.attempts // regions),
+            rule.window,
+            rule.duration,
+            rule.policy,
+        )
+        for rule in rules
+    )
+    return "; ".join(rule_text(rule) for rule in shares)

@@ -27,6 +27,7 @@ by one process holds on the others from their next sync.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 import uuid
@@ -104,6 +105,7 @@ class SharedCounts:
         self._window_prefix = f"{prefix}:shared:"
         self._script = redis.register_script(SYNC_SCRIPT)
         self._last_entry = "0"
+        self._syncing = asyncio.Lock()
         # Per window key: hits here since the last sync (0: judged, nothing taken) and its seconds.
         self._hits: collections.OrderedDict[str, list[int]] = collections.OrderedDict()
         # Windows whose one hit here is kept here, with their seconds and when that hit leaves them.
@@ -154,7 +156,11 @@ class SharedCounts:
 
     async def sync(self) -> int:
         """Trade what changed with Redis in one script call; the number of keys traded. Raises
-        what the Redis client raises, keeping what did not go up for the next try."""
+        what the Redis client raises, keeping what did not go up for the next try. One at a time."""
+        async with self._syncing:
+            return await self._sync()
+
+    async def _sync(self) -> int:
         for key, window in self._traded:
             self.took(key, 0, window)
         self._traded = []

@@ -84,17 +84,26 @@ class LimitStore:
         self.log_interval = log_interval
         self.redis_up = self.redis is not None
         self.failures = 0
+        self.syncs = 0  # trades with Redis that succeeded
         self.on_change: Callable[[bool], None] | None = None
         self.on_sync: SyncObserver | None = None
         self._last_log = float("-inf")
         self._syncing: asyncio.Task[None] | None = None
+        self._reached = False  # whether a sync has reached Redis yet
+
+    def start(self) -> None:
+        """Start trading with Redis now (in a running event loop), not at the first judgement: a
+        node that fails closed serves once the first sync has reached Redis."""
+        if self.shared is not None:
+            self._start_syncing()
 
     async def run_shared(self, operation: Operation[T]) -> T:
         """Run ``operation`` on this process's memory, sharing its hits and markers at the next sync;
-        with Redis down and failing closed, refuse. Nothing in it waits."""
+        failing closed, refuse until a sync has reached Redis and while Redis is down. Nothing in it
+        waits."""
         if self.shared is not None:
             self._start_syncing()
-            if self.fail_closed and not self.redis_up:
+            if self.fail_closed and not (self.redis_up and self._reached):
                 raise StoreUnavailable("rate-limit storage unavailable")
         return await operation(self.local, self._shared_limiter)
 
@@ -123,17 +132,20 @@ class LimitStore:
             self._syncing = loop.create_task(self._sync_forever())
 
     async def _sync_forever(self) -> None:
-        """Trade with Redis every ``sync_interval`` while it answers, every ``probe_interval`` while not."""
+        """Trade with Redis at once, then every ``sync_interval`` while it answers and every
+        ``probe_interval`` while it does not."""
         assert self.shared is not None
         while True:
-            await asyncio.sleep(self.sync_interval if self.redis_up else self.probe_interval)
             started = time.perf_counter()
             try:
                 while await self.shared.sync() and self.shared.pending:
                     pass  # a backlog: keep going until it is up
             except Exception as exc:
                 self._went_down(exc)
+                await asyncio.sleep(self.probe_interval)
                 continue
+            self._reached = True
+            self.syncs += 1
             if self.on_sync is not None:
                 self.on_sync(time.perf_counter() - started)
             if not self.redis_up:
@@ -141,6 +153,7 @@ class LimitStore:
                 logger.warning("redis is back; limits are shared again")
                 if self.on_change:
                     self.on_change(True)
+            await asyncio.sleep(self.sync_interval)
 
     def _went_down(self, exc: Exception) -> None:
         self.failures += 1

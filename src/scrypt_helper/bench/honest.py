@@ -55,24 +55,29 @@ async def heartbeats(host: str, port: int, seconds: float) -> list[float]:
     return latencies
 
 
-async def honest_client(node: LocalServer, params: ScryptParams, seconds: float) -> dict[str, Any]:
-    """The honest clients' figures and the heartbeat's, measured together, and the cores the node's
-    event loops used meanwhile (near 1 per process: the flood saturates them)."""
-    assert node.process is not None
-    cpu_before, started = tree_cpu_seconds(node.process.pid, main_threads=True), time.perf_counter()
+async def honest_load(host: str, port: int, params: ScryptParams, seconds: float) -> dict[str, Any]:
+    """The honest clients' figures and the heartbeat's, measured together at ``host:port``."""
     load: LoadFigure
     load, beats = await asyncio.gather(
-        hash_clients(node.url, params, HONEST_CLIENTS, seconds, clients="users"),
-        heartbeats(node.host, node.port, seconds),
+        hash_clients(f"http://{host}:{port}", params, HONEST_CLIENTS, seconds, clients="users"),
+        heartbeats(host, port, seconds),
     )
-    loop_cpu = tree_cpu_seconds(node.process.pid, main_threads=True) - cpu_before
     return {
         **load.summary(),
         "heartbeats": len(beats),
         "heartbeat_p50_ms": round(percentile(beats, 50), 2),
         "heartbeat_p99_ms": round(percentile(beats, 99), 2),
-        "node_loop_cores": round(loop_cpu / (time.perf_counter() - started), 2),
     }
+
+
+async def honest_client(node: LocalServer, params: ScryptParams, seconds: float) -> dict[str, Any]:
+    """``honest_load`` at ``node``, with the cores its event loops used meanwhile (near 1 per
+    process: the flood saturates them)."""
+    assert node.process is not None
+    cpu_before, started = tree_cpu_seconds(node.process.pid, main_threads=True), time.perf_counter()
+    figure = await honest_load(node.host, node.port, params, seconds)
+    loop_cpu = tree_cpu_seconds(node.process.pid, main_threads=True) - cpu_before
+    return {**figure, "node_loop_cores": round(loop_cpu / (time.perf_counter() - started), 2)}
 
 
 def flood_summary(result: OpenLoopResult) -> dict[str, Any]:

@@ -33,9 +33,11 @@ NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": Fal
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start the hash workers before serving; at shutdown, drain them and close the limit store."""
+    """Start the hash workers and the limit store's sync before serving; at shutdown, drain the
+    workers and close the store."""
     node: Node = app.state.node
     await asyncio.to_thread(node.scheduler.start)
+    node.guard.store.start()
     try:
         yield
     finally:

@@ -1,0 +1,135 @@
+"""The paced flood of ``bench flood`` through the shipped nginx, in front of two nodes of the deployed
+shape (two processes, two workers) sharing one Redis: the honest client's share of its rate alone,
+and the cores nginx, the nodes and Redis used beside the flood. A figure to report, not a criterion:
+nginx, the nodes, Redis and the generator all share this machine's cores.
+
+    python -m harness.flood_through_nginx [--seconds 10] [--engine native] [--tiny] [--out DIR]
+
+The nodes trust two proxy hops, as behind a load balancer and nginx: the flood's fresh address
+comes in ``X-Forwarded-For`` as a load balancer would put it there, and nginx appends its own peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.cluster import LocalCluster
+from scrypt_helper.bench.criteria import Figure, table
+from scrypt_helper.bench.engine import TINY_PARAMS
+from scrypt_helper.bench.honest import FLOOD_RATE, LEAD_SECONDS, flood_requests, flood_summary, honest_load
+from scrypt_helper.bench.load import OpenLoop, Schedule
+from scrypt_helper.bench.overload import cpu_model
+from scrypt_helper.bench.refusals import check_round
+from scrypt_helper.core.config import allowed_params_json
+from scrypt_helper.engines import ScryptParams, select_engine
+from scrypt_helper.engines.vectors import PICL_PARAMS
+from scrypt_helper.observability.process_usage import tree_cpu_seconds
+
+NODES = 2
+NODE_FLAGS = {"processes": 2, "workers": 2, "trusted_proxies": 2, "max_connections": 4096}
+
+
+def cpu_seconds(cluster: LocalCluster) -> dict[str, float]:
+    """CPU seconds so far of nginx, every node (and apart their event loops), and Redis."""
+    assert cluster.nginx is not None
+    assert cluster.nginx.process is not None
+    assert cluster.redis is not None
+    assert cluster.redis.process is not None
+    pids = [node.process.pid for node in cluster.nodes if node.process is not None]
+    return {
+        "nginx": tree_cpu_seconds(cluster.nginx.process.pid),
+        "nodes": sum(tree_cpu_seconds(pid) for pid in pids),
+        "node_loops": sum(tree_cpu_seconds(pid, main_threads=True) for pid in pids),
+        "redis": tree_cpu_seconds(cluster.redis.process.pid),
+    }
+
+
+def measure(params: ScryptParams, engine: str, seconds: float) -> dict[str, Any]:
+    """The honest client through nginx alone, then beside the flood; the cores each part used."""
+    flags = {**NODE_FLAGS, "engine": engine, "allowed_params": allowed_params_json(params)}
+    with LocalCluster(NODES, redis=True, **flags) as cluster:
+        assert cluster.nginx is not None
+        host, port = "127.0.0.1", cluster.nginx.port
+        alone = asyncio.run(honest_load(host, port, params, seconds))
+        schedule = Schedule(FLOOD_RATE, seconds + 2 * LEAD_SECONDS, kind="paced")
+        flood = OpenLoop(flood_requests(host, port, params), schedule, grace=5, warm=64).start()
+        flood.wait_started()
+        time.sleep(LEAD_SECONDS)
+        before, started = cpu_seconds(cluster), time.perf_counter()
+        during = asyncio.run(honest_load(host, port, params, seconds))
+        elapsed = time.perf_counter() - started
+        cores = {
+            name: round((used - before[name]) / elapsed, 2) for name, used in cpu_seconds(cluster).items()
+        }
+        result = flood.result()
+    check_round("flood", {status: n for status, n in result.statuses.items() if status != 0}, 400)
+    return {
+        "cpu": cpu_model(),
+        "engine": engine,
+        "params": {"N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen},
+        "nodes": NODES,
+        "node_flags": NODE_FLAGS,
+        "alone": alone,
+        "during_flood": during,
+        "cores_during_flood": cores,
+        "flood": flood_summary(result),
+    }
+
+
+def figures(report: dict[str, Any]) -> list[Figure]:
+    alone, during, cores = report["alone"], report["during_flood"], report["cores_during_flood"]
+    generator = report["flood"]["generator_cores"]
+    share = 100 * during["ok_per_second"] / alone["ok_per_second"] if alone["ok_per_second"] else float("nan")
+    return [
+        Figure(
+            "honest client's rate beside the flood, through nginx",
+            share,
+            "%",
+            None,
+            generator,
+            f"{during['ok_per_second']:.1f}/s, alone {alone['ok_per_second']:.1f}/s",
+        ),
+        Figure("__lbheartbeat__ p99 beside the flood", during["heartbeat_p99_ms"], "ms", None, generator),
+        Figure("nginx", cores["nginx"], "cores", None, generator),
+        Figure(
+            f"{report['nodes']} nodes",
+            cores["nodes"],
+            "cores",
+            None,
+            generator,
+            f"loops {cores['node_loops']}",
+        ),
+        Figure("Redis", cores["redis"], "cores", None, generator),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.flood_through_nginx", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--engine", default="auto", help="the nodes' engine")
+    parser.add_argument("--tiny", action="store_true", help="N=1024 instead of the production parameters")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for the JSON report")
+    args = parser.parse_args(argv)
+    params = TINY_PARAMS if args.tiny else PICL_PARAMS
+    engine = select_engine(args.engine).name
+    report = measure(params, engine, args.seconds)
+    print(
+        f"flood of {FLOOD_RATE:.0f}/s fresh /56s through nginx to {report['nodes']} nodes "
+        f"({', '.join(f'{k}={v}' for k, v in NODE_FLAGS.items())}) sharing Redis; {report['cpu']}, "
+        f"engine {engine}, N={params.n}; nginx, nodes, Redis and generator on the same cores"
+    )
+    print(table(figures(report)))
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"flood-through-nginx-{engine}{'-tiny' if args.tiny else ''}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

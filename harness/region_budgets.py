@@ -1,0 +1,205 @@
+"""A client's budget across regions, measured: each region counting alone, each dividing the budget
+(``RegionsSharingBudget`` in ``deploy/aws``), and one store shared across regions.
+
+    python -m harness.region_budgets [--seconds 10] [--delay-ms 35] [--engine native] [--tiny]
+
+Two regions are two nodes on this machine. A client that hops regions alternates between them, one
+hash at a time, until both refuse; one that stays sends to one region only. Then both nodes share
+one Redis, the second region's through a proxy that delays every byte by ``--delay-ms`` each way
+(a round trip of twice that, as between two AWS regions), and hash clients at each node measure
+what the distance costs a hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from scrypt_helper.abuse.rules import divided_rules, parse_rules
+from scrypt_helper.bench.criteria import Figure, table
+from scrypt_helper.bench.engine import TINY_PARAMS
+from scrypt_helper.bench.hash_load import hash_clients
+from scrypt_helper.bench.local_servers import LocalRedis, LocalServer, free_port
+from scrypt_helper.bench.overload import cpu_model
+from scrypt_helper.core.config import allowed_params_json
+from scrypt_helper.engines import ScryptParams, select_engine
+from scrypt_helper.engines.vectors import PICL_PARAMS
+from scrypt_helper_client import request_body
+
+REGIONS = 2
+BUDGET = "scrypt : ip : 8 : 60s : 60s : block"
+CLIENTS = 4
+
+
+class DelayProxy:
+    """A TCP proxy on a free loopback port to ``port`` that holds every chunk ``delay`` seconds, in
+    order, in each direction; it runs its own event loop in a thread."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        self.target = port
+        self.delay = delay
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def deliver() -> None:
+            while True:
+                due, chunk = await queue.get()
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                if not chunk:
+                    writer.close()
+                    return
+                writer.write(chunk)
+                await writer.drain()
+
+        delivering = asyncio.ensure_future(deliver())
+        with contextlib.suppress(ConnectionError):
+            while chunk := await reader.read(65536):
+                queue.put_nowait((time.monotonic() + self.delay, chunk))
+        queue.put_nowait((time.monotonic() + self.delay, b""))
+        with contextlib.suppress(ConnectionError):
+            await delivering
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer))
+
+    def __enter__(self) -> DelayProxy:
+        self._thread.start()
+        serving = asyncio.start_server(self._connection, "127.0.0.1", self.port)
+        self._server = asyncio.run_coroutine_threadsafe(serving, self._loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def hashes_admitted(urls: list[str], params: ScryptParams, most: int) -> int:
+    """One client's hashes, sent in turn to each of ``urls`` until every one refuses (or ``most``)."""
+    admitted, refusing = 0, set()
+    body = request_body(params, b"\x07" * 32)
+    with httpx.Client(timeout=60) as client:
+        for attempt in range(most):
+            url = urls[attempt % len(urls)]
+            status = client.post(url + "/", json=body).status_code
+            if status == 200:
+                admitted += 1
+            elif status == 429:
+                refusing.add(url)
+                if refusing == set(urls):
+                    break
+            else:
+                raise RuntimeError(f"{url} answered {status}")
+    return admitted
+
+
+@contextlib.contextmanager
+def regions(rules: str, params: ScryptParams, engine: str, **flags: object) -> Iterator[list[LocalServer]]:
+    allowed = allowed_params_json(params)
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(LocalServer(engine=engine, allowed_params=allowed, rules=rules, **flags))
+            for _ in range(REGIONS)
+        ]
+
+
+def budgets(params: ScryptParams, engine: str) -> dict[str, dict[str, int]]:
+    """Hashes a hopping and a staying client get, each region counting the whole budget or its share."""
+    rules = parse_rules(BUDGET)
+    most = 4 * REGIONS * rules[0].attempts
+    report = {}
+    for label, text in (("whole", BUDGET), ("divided", divided_rules(rules, REGIONS))):
+        with regions(text, params, engine) as nodes:
+            hopping = hashes_admitted([node.url for node in nodes], params, most)
+        with regions(text, params, engine) as nodes:
+            staying = hashes_admitted([nodes[0].url], params, most)
+        report[label] = {"hopping": hopping, "staying": staying}
+    return report
+
+
+def shared_store(params: ScryptParams, engine: str, seconds: float, delay: float) -> dict[str, Any]:
+    """One Redis for both regions, the second's ``delay`` away each way: what a hopping client gets,
+    and the hash latency at each region."""
+    with LocalRedis() as redis, DelayProxy(redis.port, delay) as far:
+        near_url, far_url = redis.url, f"redis://127.0.0.1:{far.port}/0"
+        allowed = allowed_params_json(params)
+        flags = {"engine": engine, "allowed_params": allowed, "redis_timeout": 4 * delay + 0.25}
+        with (
+            LocalServer(redis_url=near_url, rules=BUDGET, **flags) as a,
+            LocalServer(redis_url=far_url, rules=BUDGET, **flags) as b,
+        ):
+            hopping = hashes_admitted([a.url, b.url], params, 4 * REGIONS * parse_rules(BUDGET)[0].attempts)
+        latency = {}
+        for label, url in (("near", near_url), ("far", far_url)):
+            with LocalServer(
+                redis_url=url, rules="scrypt : ip : 1000000 : 60s : 60s : block", **flags
+            ) as node:
+                figure = asyncio.run(hash_clients(node.url, params, CLIENTS, seconds, clients="users"))
+            latency[label] = figure.summary()
+    return {"delay_ms_each_way": delay * 1000, "hopping": hopping, "latency": latency}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.region_budgets", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of hash clients per region")
+    parser.add_argument("--delay-ms", type=float, default=35.0, help="one way from the far region to Redis")
+    parser.add_argument("--engine", default="auto", help="the nodes' engine")
+    parser.add_argument("--tiny", action="store_true", help="N=1024 instead of the production parameters")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for the JSON report")
+    args = parser.parse_args(argv)
+    params = TINY_PARAMS if args.tiny else PICL_PARAMS
+    engine = select_engine(args.engine).name
+    report: dict[str, Any] = {"cpu": cpu_model(), "engine": engine, "N": params.n, "regions": REGIONS}
+    report["budgets"] = budgets(params, engine)
+    report["shared_store"] = shared = shared_store(params, engine, args.seconds, args.delay_ms / 1000)
+    whole, divided, near, far = (
+        report["budgets"]["whole"],
+        report["budgets"]["divided"],
+        shared["latency"]["near"],
+        shared["latency"]["far"],
+    )
+    attempts = parse_rules(BUDGET)[0].attempts
+    print(
+        f"a client's budget of {attempts} hashes a minute across {REGIONS} regions; {report['cpu']}, "
+        f"engine {engine}, N={params.n}; the far region {args.delay_ms:g} ms from Redis each way"
+    )
+    print(
+        table(
+            [
+                Figure("each region counts alone: hopping client", whole["hopping"], "hashes"),
+                Figure("each region counts alone: staying client", whole["staying"], "hashes"),
+                Figure("divided budgets: hopping client", divided["hopping"], "hashes"),
+                Figure("divided budgets: staying client", divided["staying"], "hashes"),
+                Figure("one store for both: hopping client", shared["hopping"], "hashes"),
+                Figure(
+                    "one store: hash p50 near Redis", near["p50_ms"], "ms", note=f"p99 {near['p99_ms']} ms"
+                ),
+                Figure(
+                    "one store: hash p50 far from Redis", far["p50_ms"], "ms", note=f"p99 {far['p99_ms']} ms"
+                ),
+            ]
+        )
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"region-budgets-{engine}{'-tiny' if args.tiny else ''}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
