@@ -170,6 +170,21 @@ def test_a_rate_limit_hit_through_one_node_holds_on_every_node(healthy: LocalClu
     assert "limiting requests" not in healthy.nginx.error_log()  # type: ignore[union-attr]
 
 
+async def test_nodes_that_shed_load_stay_in_nginx_and_its_heartbeat_answers(healthy: LocalCluster):
+    """A node's 503 is load shed on purpose, and nginx retries it on the next node; it must not take
+    the node out, or an overload takes every node out and nginx answers 503 to everything."""
+    async with httpx.AsyncClient(base_url=healthy.url, headers=LOAD_HEADERS, timeout=30) as client:
+        burst = [client.post("/", json=request_body(PICL_PARAMS, os.urandom(32))) for _ in range(48)]
+        statuses = [answer.status_code for answer in await asyncio.gather(*burst)]
+        beats = [(await client.get("/__lbheartbeat__")).status_code for _ in range(5)]
+        after = await client.post("/", json=small_body())
+    assert 503 in statuses, statuses  # the nodes shed what they could not start in time
+    assert set(statuses) <= {200, 503}
+    assert beats == [200] * 5
+    assert after.status_code == 200
+    assert "no live upstreams" not in healthy.nginx.error_log()  # type: ignore[union-attr]
+
+
 async def test_sigkill_of_a_node_under_load_fails_no_request(healthy: LocalCluster):
     running = load(healthy, duration=6.0)
     await asyncio.sleep(2.0)

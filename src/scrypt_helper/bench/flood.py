@@ -29,7 +29,14 @@ from typing import Any
 import httpx
 
 from scrypt_helper.bench.criteria import Figure, at_least, at_most, table
-from scrypt_helper.bench.honest import FLOOD_RATE, LEAD_SECONDS, flood_requests, flood_summary, honest_client
+from scrypt_helper.bench.honest import (
+    FLOOD_RATE,
+    LEAD_SECONDS,
+    check_honest,
+    flood_requests,
+    flood_summary,
+    honest_client,
+)
 from scrypt_helper.bench.load import OpenLoop, Schedule
 from scrypt_helper.bench.local_servers import LocalRedis, LocalServer
 from scrypt_helper.bench.overload import HEARTBEAT_P99_MS, NodeVariant, cpu_model, parse_variant
@@ -112,6 +119,9 @@ def measure_variant(
         result = flood.result()
     answered = {status: count for status, count in result.statuses.items() if status != 0}
     check_round("flood", answered, 400)  # a 5xx, or any other answer, is an error, not a figure
+    for phase, figure in (("alone", alone), ("beside the flood", during), ("with Redis down", outage)):
+        if figure is not None:
+            check_honest(phase, figure)
     refusals_per_second = sum(answered.values()) / result.seconds
     extra_cores = during["node_loop_cores"] - alone["node_loop_cores"]
     return {

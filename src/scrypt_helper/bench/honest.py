@@ -36,14 +36,18 @@ def flood_requests(host: str, port: int, params: ScryptParams) -> Requests:
     return Requests(host, port, body, clients="fresh_ipv6")
 
 
-async def heartbeats(host: str, port: int, seconds: float) -> list[float]:
-    """``GET /__lbheartbeat__`` every BEAT_INTERVAL on one keep-alive connection: latencies in ms."""
+async def heartbeats(host: str, port: int, seconds: float) -> tuple[list[float], int]:
+    """``GET /__lbheartbeat__`` every BEAT_INTERVAL on one keep-alive connection: the latencies in
+    ms of those answered 200, and how many were not."""
     latencies: list[float] = []
+    failed = 0
 
     def beat(reply: Reply | None, sent_at: float, replied_at: float) -> None:
+        nonlocal failed
         if reply is None or reply.status != 200:
-            raise RuntimeError(f"__lbheartbeat__ answered {reply.status if reply else 'nothing'}")
-        latencies.append((replied_at - sent_at) * 1000)
+            failed += 1
+        else:
+            latencies.append((replied_at - sent_at) * 1000)
 
     await closed_loop(
         get(host, port, "/__lbheartbeat__"),
@@ -52,19 +56,20 @@ async def heartbeats(host: str, port: int, seconds: float) -> list[float]:
         on_reply=beat,
         pause=lambda reply: BEAT_INTERVAL,
     )
-    return latencies
+    return latencies, failed
 
 
 async def honest_load(host: str, port: int, params: ScryptParams, seconds: float) -> dict[str, Any]:
     """The honest clients' figures and the heartbeat's, measured together at ``host:port``."""
     load: LoadFigure
-    load, beats = await asyncio.gather(
+    load, (beats, failed) = await asyncio.gather(
         hash_clients(f"http://{host}:{port}", params, HONEST_CLIENTS, seconds, clients="users"),
         heartbeats(host, port, seconds),
     )
     return {
         **load.summary(),
         "heartbeats": len(beats),
+        "heartbeats_failed": failed,
         "heartbeat_p50_ms": round(percentile(beats, 50), 2),
         "heartbeat_p99_ms": round(percentile(beats, 99), 2),
     }
@@ -95,6 +100,15 @@ def flood_summary(result: OpenLoopResult) -> dict[str, Any]:
     }
 
 
+def check_honest(phase: str, figure: dict[str, Any]) -> None:
+    """RoundError where the honest clients failed (an answer neither 200 nor 503) or a heartbeat
+    was not answered 200 at a node: the figures would measure that, not the flood's cost."""
+    if figure["failed"]:
+        raise RoundError(f"the honest clients {phase} got {figure['failed']} answers neither 200 nor 503")
+    if figure["heartbeats_failed"]:
+        raise RoundError(f"{figure['heartbeats_failed']} heartbeats {phase} were not answered 200")
+
+
 def measure_flood(
     params: ScryptParams, allowed: str, seconds: float, flags: dict[str, object]
 ) -> dict[str, Any]:
@@ -114,6 +128,5 @@ def measure_flood(
     check_round("flood", answered, 400)
     # An honest client refused by a rule, or failed, would measure that instead of the flood's cost.
     for phase, figure in (("alone", alone), ("beside the flood", during)):
-        if figure["failed"]:
-            raise RoundError(f"the honest clients {phase} got {figure['failed']} answers neither 200 nor 503")
+        check_honest(phase, figure)
     return {"alone": alone, "during_flood": during, "flood": flood_summary(result)}
