@@ -38,6 +38,9 @@ from scrypt_helper_client import request_body
 REGIONS = 2
 BUDGET = "scrypt : ip : 8 : 60s : 60s : block"
 CLIENTS = 4
+HOPPING, STAYING = "203.0.113.7", "203.0.113.8"
+# Enough tries for a client to be refused by every region whatever it was allowed.
+MOST = 4 * REGIONS * parse_rules(BUDGET)[0].attempts
 
 
 class DelayProxy:
@@ -88,11 +91,12 @@ class DelayProxy:
         self._thread.join(10)
 
 
-def hashes_admitted(urls: list[str], params: ScryptParams, most: int) -> int:
-    """One client's hashes, sent in turn to each of ``urls`` until every one refuses (or ``most``)."""
+def hashes_admitted(urls: list[str], params: ScryptParams, most: int, address: str) -> int:
+    """The hashes of a client at ``address`` (behind the one proxy the nodes trust), sent in turn to
+    each of ``urls`` until every one refuses (or ``most``)."""
     admitted, refusing = 0, set()
     body = request_body(params, b"\x07" * 32)
-    with httpx.Client(timeout=60) as client:
+    with httpx.Client(timeout=60, headers={"X-Forwarded-For": address}) as client:
         for attempt in range(most):
             url = urls[attempt % len(urls)]
             status = client.post(url + "/", json=body).status_code
@@ -108,48 +112,50 @@ def hashes_admitted(urls: list[str], params: ScryptParams, most: int) -> int:
 
 
 @contextlib.contextmanager
-def regions(rules: str, params: ScryptParams, engine: str, **flags: object) -> Iterator[list[LocalServer]]:
-    allowed = allowed_params_json(params)
+def regions(
+    rules: str, params: ScryptParams, engine: str, redis_urls: tuple[str | None, ...] = (None,) * REGIONS
+) -> Iterator[list[LocalServer]]:
+    """A node per region behind one trusted proxy, each with its own way to Redis (or none)."""
+    flags: dict[str, object] = {
+        "engine": engine,
+        "allowed_params": allowed_params_json(params),
+        "rules": rules,
+        "trusted_proxies": 1,
+    }
     with contextlib.ExitStack() as stack:
         yield [
-            stack.enter_context(LocalServer(engine=engine, allowed_params=allowed, rules=rules, **flags))
-            for _ in range(REGIONS)
+            stack.enter_context(LocalServer(**flags, **({"redis_url": url} if url else {})))
+            for url in redis_urls
         ]
 
 
 def budgets(params: ScryptParams, engine: str) -> dict[str, dict[str, int]]:
     """Hashes a hopping and a staying client get, each region counting the whole budget or its share."""
     rules = parse_rules(BUDGET)
-    most = 4 * REGIONS * rules[0].attempts
     report = {}
     for label, text in (("whole", BUDGET), ("divided", divided_rules(rules, REGIONS))):
         with regions(text, params, engine) as nodes:
-            hopping = hashes_admitted([node.url for node in nodes], params, most)
-        with regions(text, params, engine) as nodes:
-            staying = hashes_admitted([nodes[0].url], params, most)
-        report[label] = {"hopping": hopping, "staying": staying}
+            report[label] = {
+                "hopping": hashes_admitted([node.url for node in nodes], params, MOST, HOPPING),
+                "staying": hashes_admitted([nodes[0].url], params, MOST, STAYING),
+            }
     return report
 
 
 def shared_store(params: ScryptParams, engine: str, seconds: float, delay: float) -> dict[str, Any]:
     """One Redis for both regions, the second's ``delay`` away each way: what a hopping client gets,
-    and the hash latency at each region."""
-    with LocalRedis() as redis, DelayProxy(redis.port, delay) as far:
-        near_url, far_url = redis.url, f"redis://127.0.0.1:{far.port}/0"
-        allowed = allowed_params_json(params)
-        flags = {"engine": engine, "allowed_params": allowed, "redis_timeout": 4 * delay + 0.25}
-        with (
-            LocalServer(redis_url=near_url, rules=BUDGET, **flags) as a,
-            LocalServer(redis_url=far_url, rules=BUDGET, **flags) as b,
-        ):
-            hopping = hashes_admitted([a.url, b.url], params, 4 * REGIONS * parse_rules(BUDGET)[0].attempts)
-        latency = {}
-        for label, url in (("near", near_url), ("far", far_url)):
-            with LocalServer(
-                redis_url=url, rules="scrypt : ip : 1000000 : 60s : 60s : block", **flags
-            ) as node:
-                figure = asyncio.run(hash_clients(node.url, params, CLIENTS, seconds, clients="users"))
-            latency[label] = figure.summary()
+    and the hash latency at each region (its clients each from another address)."""
+    with contextlib.ExitStack() as stack:
+        redis = stack.enter_context(LocalRedis())
+        far = stack.enter_context(DelayProxy(redis.port, delay))
+        nodes = stack.enter_context(
+            regions(BUDGET, params, engine, (redis.url, f"redis://127.0.0.1:{far.port}/0"))
+        )
+        hopping = hashes_admitted([node.url for node in nodes], params, MOST, HOPPING)
+        latency = {
+            label: asyncio.run(hash_clients(node.url, params, CLIENTS, seconds, clients="users")).summary()
+            for label, node in zip(("near", "far"), nodes, strict=True)
+        }
     return {"delay_ms_each_way": delay * 1000, "hopping": hopping, "latency": latency}
 
 

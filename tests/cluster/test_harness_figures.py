@@ -1,0 +1,62 @@
+"""The harness's measurements of deployed shapes run once, on tiny parameters, to their reports:
+the flood through the shipped nginx, and a client's budget across regions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scrypt_helper.bench.local_servers import LocalRedis
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(LocalRedis().binary is None, reason="redis-server is not installed")
+
+
+def run(module: str, out: Path, *flags: str) -> dict:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            module,
+            "--tiny",
+            "--engine",
+            "hashlib",
+            "--seconds",
+            "0.5",
+            "--out",
+            str(out),
+            *flags,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    (report,) = out.glob("*.json")
+    return json.loads(report.read_text())
+
+
+def test_the_flood_through_nginx_reports_the_share_and_every_parts_cores(tmp_path):
+    report = run("harness.flood_through_nginx", tmp_path)
+    assert report["alone"]["ok"] > 0
+    assert report["flood"]["statuses"].get("400", 0) > 0
+    assert set(report["cores_during_flood"]) == {"nginx", "nodes", "node_loops", "redis"}
+    assert report["nginx_no_live_upstreams"] == 0
+
+
+def test_a_hopping_client_gets_one_budget_in_all_only_where_it_is_divided_or_shared(tmp_path):
+    report = run("harness.region_budgets", tmp_path, "--delay-ms", "10")
+    assert report["budgets"] == {
+        "whole": {"hopping": 16, "staying": 8},
+        "divided": {"hopping": 8, "staying": 4},
+    }
+    shared = report["shared_store"]
+    assert shared["hopping"] == 8
+    assert shared["latency"]["far"]["p50_ms"] > shared["latency"]["near"]["p50_ms"]
