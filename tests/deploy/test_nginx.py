@@ -47,9 +47,7 @@ def render_production(prefix: Path, upstream_port: int, http_port: int, https_po
     conf = prefix / "conf"
     shutil.copytree(NGINX_DIR, conf)
     self_signed(conf / "tls")
-    (conf / "upstream-servers.conf").write_text(
-        f"server 127.0.0.1:{upstream_port} max_fails=0;\n"
-    )
+    (conf / "upstream-servers.conf").write_text(f"server 127.0.0.1:{upstream_port} max_fails=0;\n")
     text = (conf / "nginx.conf").read_text()
     replacements = {
         r"listen \[::\]:\d+[^;]*;\n": "",
