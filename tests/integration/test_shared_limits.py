@@ -152,3 +152,15 @@ async def test_without_redis_a_process_counts_alone_and_trades_again_once_it_is_
         assert [await admitted(a, 1), await admitted(b, 1)] == [0, 0]
     finally:
         await close(guards)
+
+
+async def test_a_store_closes_at_once_even_in_the_middle_of_a_sync(redis_server):
+    """The Redis client can swallow a cancellation that lands inside it: a node whose shutdown
+    waited on that sync task stood until it was killed."""
+    for attempt in range(50):
+        store = LimitStore(redis_server.url)
+        store.start()
+        await asyncio.sleep(attempt % 10 / 1000)  # within the first sync, or just after it
+        closing = asyncio.ensure_future(store.close())
+        done, _ = await asyncio.wait({closing}, timeout=2)
+        assert done, f"close was still waiting on the sync task after 2 s (attempt {attempt})"

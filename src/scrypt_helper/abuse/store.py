@@ -18,7 +18,6 @@ and ``max_keys`` markers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -90,6 +89,7 @@ class LimitStore:
         self._last_log = float("-inf")
         self._syncing: asyncio.Task[None] | None = None
         self._reached = False  # whether a sync has reached Redis yet
+        self._closing = False
 
     def start(self) -> None:
         """Start trading with Redis now (in a running event loop), not at the first judgement: a
@@ -124,7 +124,7 @@ class LimitStore:
 
     def _start_syncing(self) -> None:
         """Start the sync task, once, on the first judgement made in an event loop."""
-        if self._syncing is None:
+        if self._syncing is None and not self._closing:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:  # judged with no loop at all (eagerly, in a test): nothing to share yet
@@ -135,7 +135,7 @@ class LimitStore:
         """Trade with Redis at once, then every ``sync_interval`` while it answers and every
         ``probe_interval`` while it does not."""
         assert self.shared is not None
-        while True:
+        while not self._closing:
             started = time.perf_counter()
             try:
                 while await self.shared.sync() and self.shared.pending:
@@ -177,9 +177,11 @@ class LimitStore:
             return False
 
     async def close(self) -> None:
-        if self._syncing is not None:
+        """Stop the sync task and close the Redis clients. A cancellation that reaches the task inside
+        the Redis client can be swallowed there, so the task is cancelled until it has ended."""
+        self._closing = True
+        while self._syncing is not None and not self._syncing.done():
             self._syncing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._syncing
+            await asyncio.wait({self._syncing}, timeout=0.1)
         if self.shared is not None:
             await self.shared.redis.aclose()
