@@ -79,8 +79,10 @@ def test_the_config_has_every_control():
         path.read_text()
         for path in [NGINX_DIR / "nginx.conf", *sorted((NGINX_DIR / "scrypt-helper").glob("*"))]
     )
+    # Round robin, never least_conn: no node is taken out (max_fails=0), and least_conn would send a
+    # node that is down, holding no connection, nearly every request first.
+    assert not re.search(r"^\s*least_conn;", text, re.MULTILINE)
     for directive in (
-        "least_conn;",
         "keepalive 64;",
         'proxy_set_header Connection "";',
         "proxy_next_upstream error timeout http_502 http_503 non_idempotent;",
