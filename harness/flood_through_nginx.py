@@ -12,22 +12,18 @@ comes in ``X-Forwarded-For`` as a load balancer would put it there, and nginx ap
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import time
-from pathlib import Path
 from typing import Any
 
 from harness.cluster import LocalCluster
+from harness.measurement import measurement_arguments, params_and_engine, report_name
 from scrypt_helper.bench.criteria import Figure, table
-from scrypt_helper.bench.engine import TINY_PARAMS
 from scrypt_helper.bench.honest import FLOOD_RATE, LEAD_SECONDS, flood_requests, flood_summary, honest_load
 from scrypt_helper.bench.load import OpenLoop, Schedule
-from scrypt_helper.bench.overload import cpu_model
+from scrypt_helper.bench.report import run_header, write_report
 from scrypt_helper.core.config import allowed_params_json
-from scrypt_helper.engines import ScryptParams, select_engine
-from scrypt_helper.engines.vectors import PICL_PARAMS
+from scrypt_helper.engines import ScryptParams
 from scrypt_helper.observability.process_usage import tree_cpu_seconds
 
 NODES = 2
@@ -70,9 +66,7 @@ def measure(params: ScryptParams, engine: str, seconds: float) -> dict[str, Any]
         # nginx takes a node out for fail_timeout after max_fails failed attempts, its 503s among them.
         no_live_upstreams = cluster.nginx.error_log().count("no live upstreams")
     return {
-        "cpu": cpu_model(),
-        "engine": engine,
-        "params": {"N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen},
+        **run_header(params, engine),
         "nodes": NODES,
         "node_flags": NODE_FLAGS,
         "alone": alone,
@@ -134,14 +128,9 @@ def figures(report: dict[str, Any]) -> list[Figure]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.flood_through_nginx", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per measurement")
-    parser.add_argument("--engine", default="auto", help="the nodes' engine")
-    parser.add_argument("--tiny", action="store_true", help="N=1024 instead of the production parameters")
-    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for the JSON report")
+    parser = measurement_arguments("python -m harness.flood_through_nginx", __doc__)
     args = parser.parse_args(argv)
-    params = TINY_PARAMS if args.tiny else PICL_PARAMS
-    engine = select_engine(args.engine).name
+    params, engine = params_and_engine(args)
     report = measure(params, engine, args.seconds)
     print(
         f"flood of {FLOOD_RATE:.0f}/s fresh /56s through nginx to {report['nodes']} nodes "
@@ -149,10 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         f"engine {engine}, N={params.n}; nginx, nodes, Redis and generator on the same cores"
     )
     print(table(figures(report)))
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"flood-through-nginx-{engine}{'-tiny' if args.tiny else ''}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {path}")
+    write_report(report, args.out, report_name("flood-through-nginx", engine, args))
     return 0
 
 

@@ -12,27 +12,23 @@ what the distance costs a hash.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from harness.measurement import measurement_arguments, params_and_engine, report_name
 from scrypt_helper.abuse.rules import divided_rules, parse_rules
 from scrypt_helper.bench.criteria import Figure, table
-from scrypt_helper.bench.engine import TINY_PARAMS
 from scrypt_helper.bench.hash_load import hash_clients
 from scrypt_helper.bench.local_servers import LocalRedis, LocalServer, free_port
-from scrypt_helper.bench.overload import cpu_model
+from scrypt_helper.bench.report import run_header, write_report
 from scrypt_helper.core.config import allowed_params_json
-from scrypt_helper.engines import ScryptParams, select_engine
-from scrypt_helper.engines.vectors import PICL_PARAMS
+from scrypt_helper.engines import ScryptParams
 from scrypt_helper_client import request_body
 
 REGIONS = 2
@@ -160,16 +156,11 @@ def shared_store(params: ScryptParams, engine: str, seconds: float, delay: float
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.region_budgets", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of hash clients per region")
+    parser = measurement_arguments("python -m harness.region_budgets", __doc__)
     parser.add_argument("--delay-ms", type=float, default=35.0, help="one way from the far region to Redis")
-    parser.add_argument("--engine", default="auto", help="the nodes' engine")
-    parser.add_argument("--tiny", action="store_true", help="N=1024 instead of the production parameters")
-    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for the JSON report")
     args = parser.parse_args(argv)
-    params = TINY_PARAMS if args.tiny else PICL_PARAMS
-    engine = select_engine(args.engine).name
-    report: dict[str, Any] = {"cpu": cpu_model(), "engine": engine, "N": params.n, "regions": REGIONS}
+    params, engine = params_and_engine(args)
+    report: dict[str, Any] = {**run_header(params, engine), "regions": REGIONS}
     report["budgets"] = budgets(params, engine)
     report["shared_store"] = shared = shared_store(params, engine, args.seconds, args.delay_ms / 1000)
     whole, divided, near, far = (
@@ -200,10 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"region-budgets-{engine}{'-tiny' if args.tiny else ''}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {path}")
+    write_report(report, args.out, report_name("region-budgets", engine, args))
     return 0
 
 

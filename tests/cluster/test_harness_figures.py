@@ -4,41 +4,18 @@ the flood through the shipped nginx, and a client's budget across regions."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from scrypt_helper.bench.local_servers import LocalRedis
+from tests.measuring import run_measurement
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(LocalRedis().binary is None, reason="redis-server is not installed")
 
 
 def run(module: str, out: Path, *flags: str) -> dict:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            module,
-            "--tiny",
-            "--engine",
-            "hashlib",
-            "--seconds",
-            "0.5",
-            "--out",
-            str(out),
-            *flags,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr
+    run_measurement(module, "--tiny", "--engine", "hashlib", "--seconds", "0.5", *flags, out=out)
     (report,) = out.glob("*.json")
     return json.loads(report.read_text())
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from tests.measuring import run_measurement
 
 
 def test_bench_tiny_writes_json_and_plots(tmp_path):
@@ -20,14 +20,7 @@ def test_bench_tiny_writes_json_and_plots(tmp_path):
         "--rss-requests",
         "20",
     ]
-    done = subprocess.run(
-        [sys.executable, "-m", "scrypt_helper", "bench", *flags, "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_measurement("scrypt_helper", "bench", *flags, out=tmp_path)
     (path,) = tmp_path.glob("bench-*-tiny.json")
     report = json.loads(path.read_text())
     assert report["params"]["N"] == 1024
@@ -43,14 +36,7 @@ def test_bench_tiny_writes_json_and_plots(tmp_path):
 
 def test_bench_limits_runs_small_and_reports_memory_and_rate(tmp_path):
     flags = ["--requests", "2000", "--max-tracked-keys", "100", "--flood-connections", "8"]
-    done = subprocess.run(
-        [sys.executable, "-m", "scrypt_helper", "bench", "limits", *flags, "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_measurement("scrypt_helper", "bench", "limits", *flags, out=tmp_path)
     report = json.loads((tmp_path / "bench-limits.json").read_text())
     assert report["requests"] == 2000
     assert report["responses"] == {"200": 2000}
@@ -61,10 +47,6 @@ def test_bench_limits_runs_small_and_reports_memory_and_rate(tmp_path):
     assert report["guard_cpu_us_per_request"]["start"] > 0
     assert report["guard_cpu_us_per_request"]["end"] > 0
     assert "rate fall, first tenth to last" in done.stdout
-
-
-BENCH = (sys.executable, "-m", "scrypt_helper", "bench")
-ABUSE_REPORT = "bench-abuse-hashlib-tiny.json"
 
 
 @pytest.mark.parametrize(
@@ -87,24 +69,5 @@ ABUSE_REPORT = "bench-abuse-hashlib-tiny.json"
 )
 def test_each_other_mode_runs_to_its_report_on_tiny_parameters(tmp_path, mode, flags, report):
     """Every mode once, briefly: it measures, prints its table and writes its JSON report."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scrypt_helper",
-            "bench",
-            mode,
-            *flags,
-            "--seconds",
-            "0.5",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "Traceback" not in done.stderr
+    run_measurement("scrypt_helper", "bench", mode, *flags, "--seconds", "0.5", out=tmp_path)
     assert json.loads((tmp_path / report).read_text())

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -39,9 +38,9 @@ from scrypt_helper.bench.honest import (
 )
 from scrypt_helper.bench.load import OpenLoop, Schedule
 from scrypt_helper.bench.local_servers import LocalRedis, LocalServer
-from scrypt_helper.bench.overload import HEARTBEAT_P99_MS, NodeVariant, cpu_model, parse_variant
+from scrypt_helper.bench.overload import HEARTBEAT_P99_MS, NodeVariant, parse_variant
 from scrypt_helper.bench.refusals import RoundError, check_round
-from scrypt_helper.bench.report import progress
+from scrypt_helper.bench.report import progress, run_header
 from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.observability.process_usage import tree_cpu_seconds
@@ -57,10 +56,7 @@ def run_flood_bench(params: ScryptParams, engine: str, args: Any) -> dict[str, A
     """Every variant in turn; the table printed; the report returned."""
     variants = [parse_variant(text) for text in args.node or DEFAULT_VARIANTS]
     report: dict[str, Any] = {
-        "cpu": cpu_model(),
-        "cores": len(os.sched_getaffinity(0)),
-        "engine": engine,
-        "params": {"N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen},
+        **run_header(params, engine),
         "seconds": args.seconds,
         "flood_per_second": FLOOD_RATE,
         "variants": [measure_variant(params, engine, variant, args.seconds) for variant in variants],

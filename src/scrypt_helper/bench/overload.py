@@ -19,11 +19,9 @@ import asyncio
 import json
 import math
 import os
-import platform
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from scrypt_helper.bench.batching import batching_figures, measure_batching
@@ -33,7 +31,7 @@ from scrypt_helper.bench.honest import FLOOD_RATE, HONEST_CLIENTS, measure_flood
 from scrypt_helper.bench.load import LATE_MS, OpenLoopResult, Schedule, hash_requests, run_open_loop
 from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.refusals import RATIO_TARGET, measure_refusals
-from scrypt_helper.bench.report import progress
+from scrypt_helper.bench.report import progress, run_header
 from scrypt_helper.core.config import Settings, allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.observability.process_usage import cpu_seconds, tree_cpu_seconds
@@ -334,17 +332,6 @@ def refusal_figures(report: dict[str, Any], prefix: str = "") -> list[Figure]:
     return figures
 
 
-def cpu_model() -> str:
-    """The CPU's model name, as ``lscpu`` gives it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def run_overload_bench(params: ScryptParams, engine: str, args: argparse.Namespace) -> dict[str, Any]:
     """Every part, each variant's, then the refusals and the batching window; the table printed;
     the report returned."""
@@ -352,10 +339,7 @@ def run_overload_bench(params: ScryptParams, engine: str, args: argparse.Namespa
     for variant in variants:
         variant.flags.setdefault("workers", args.workers)
     report: dict[str, Any] = {
-        "cpu": cpu_model(),
-        "cores": len(os.sched_getaffinity(0)),
-        "engine": engine,
-        "params": {"N": params.n, "r": params.r, "p": params.p, "buflen": params.buflen},
+        **run_header(params, engine),
         "seconds": args.seconds,
         "variants": [measure_variant(params, variant, engine, args.seconds) for variant in variants],
     }
