@@ -29,7 +29,7 @@ def test_the_flood_through_nginx_reports_the_share_and_every_parts_cores(tmp_pat
 
 
 def test_a_hopping_client_gets_one_budget_in_all_only_where_it_is_divided_or_shared(tmp_path):
-    report = run("harness.region_budgets", tmp_path, "--delay-ms", "10")
+    report = run("harness.region_budgets", tmp_path, "--delay-ms", "25")
     assert report["budgets"] == {
         "whole": {"hopping": 16, "staying": 8},
         "divided": {"hopping": 8, "staying": 4},
