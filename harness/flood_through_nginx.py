@@ -19,8 +19,7 @@ from typing import Any
 from harness.cluster import LocalCluster
 from harness.measurement import measurement_arguments, params_and_engine, report_name
 from scrypt_helper.bench.criteria import Figure, table
-from scrypt_helper.bench.honest import FLOOD_RATE, LEAD_SECONDS, flood_requests, flood_summary, honest_load
-from scrypt_helper.bench.load import OpenLoop, Schedule
+from scrypt_helper.bench.honest import FLOOD_RATE, flood_summary, honest_load, start_flood
 from scrypt_helper.bench.report import run_header, write_report
 from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
@@ -52,10 +51,7 @@ def measure(params: ScryptParams, engine: str, seconds: float) -> dict[str, Any]
         assert cluster.nginx is not None
         host, port = "127.0.0.1", cluster.nginx.port
         alone = asyncio.run(honest_load(host, port, params, seconds))
-        schedule = Schedule(FLOOD_RATE, seconds + 2 * LEAD_SECONDS, kind="paced")
-        flood = OpenLoop(flood_requests(host, port, params), schedule, grace=5, warm=64).start()
-        flood.wait_started()
-        time.sleep(LEAD_SECONDS)
+        flood = start_flood(host, port, params, seconds)
         before, started = cpu_seconds(cluster), time.perf_counter()
         during = asyncio.run(honest_load(host, port, params, seconds))
         elapsed = time.perf_counter() - started
@@ -63,7 +59,7 @@ def measure(params: ScryptParams, engine: str, seconds: float) -> dict[str, Any]
             name: round((used - before[name]) / elapsed, 2) for name, used in cpu_seconds(cluster).items()
         }
         result = flood.result()
-        # nginx takes a node out for fail_timeout after max_fails failed attempts, its 503s among them.
+        # What nginx answered itself with every node taken out (none while max_fails=0 holds).
         no_live_upstreams = cluster.nginx.error_log().count("no live upstreams")
     return {
         **run_header(params, engine),

@@ -98,7 +98,9 @@ class Guard:
             if client.unknown_key:
                 counted = blocks
             if self._bans or blocks or counted:
-                self._refuse(client, await self._run_shared(self._decide_request(client, blocks, counted)))
+                self._refuse(
+                    client, await self._run(self._decide_request(client, blocks, counted), shared=True)
+                )
         if client.unknown_key:
             raise errors.invalid_api_key()
 
@@ -198,15 +200,11 @@ class Guard:
             self._log(rule, key, rule.policy)
         return rule.name, rule.policy, float(rule.duration)
 
-    async def _run(self, operation: Operation[Refusal | None]) -> Refusal | None:
+    async def _run(self, operation: Operation[Refusal | None], *, shared: bool = False) -> Refusal | None:
+        """``operation`` on the store (``shared``: on this process's counts, traded at the next sync);
+        503 where the store refuses while Redis is down."""
         try:
-            return await self.store.run(operation)
-        except StoreUnavailable:
-            raise errors.service_unavailable("rate-limit storage unavailable", 1) from None
-
-    async def _run_shared(self, operation: Operation[Refusal | None]) -> Refusal | None:
-        try:
-            return await self.store.run_shared(operation)
+            return await (self.store.run_shared if shared else self.store.run)(operation)
         except StoreUnavailable:
             raise errors.service_unavailable("rate-limit storage unavailable", 1) from None
 

@@ -18,7 +18,7 @@ separated by newlines or ``;``; ``#`` starts a comment.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Action = Literal["scrypt", "request", "bad_key"]
@@ -124,15 +124,5 @@ def divided_rules(rules: tuple[Rule, ...], regions: int) -> str:
     no more than one budget in all (``deploy/aws``, ``RegionsSharingBudget``)."""
     if regions < 1:
         raise ValueError("regions must be at least 1")
-    shares = (
-        Rule(
-            rule.action,
-            rule.property,
-            max(1, rule.attempts // regions),
-            rule.window,
-            rule.duration,
-            rule.policy,
-        )
-        for rule in rules
-    )
+    shares = (replace(rule, attempts=max(1, rule.attempts // regions)) for rule in rules)
     return "; ".join(rule_text(rule) for rule in shares)

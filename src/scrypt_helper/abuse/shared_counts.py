@@ -188,7 +188,8 @@ class SharedCounts:
 
     def _remember(self, key: str, count: int, until: float) -> None:
         if count:
-            _bounded(self._others, self.max_keys)
+            if key not in self._others:
+                _bounded(self._others, self.max_keys)
             self._others[key] = (count, until)
             self._others.move_to_end(key)
         else:

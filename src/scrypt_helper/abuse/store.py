@@ -88,7 +88,6 @@ class LimitStore:
         self.on_sync: SyncObserver | None = None
         self._last_log = float("-inf")
         self._syncing: asyncio.Task[None] | None = None
-        self._reached = False  # whether a sync has reached Redis yet
         self._closing = False
 
     def start(self) -> None:
@@ -103,7 +102,7 @@ class LimitStore:
         waits."""
         if self.shared is not None:
             self._start_syncing()
-            if self.fail_closed and not (self.redis_up and self._reached):
+            if self.fail_closed and not (self.redis_up and self.syncs):
                 raise StoreUnavailable("rate-limit storage unavailable")
         return await operation(self.local, self._shared_limiter)
 
@@ -144,7 +143,6 @@ class LimitStore:
                 self._went_down(exc)
                 await asyncio.sleep(self.probe_interval)
                 continue
-            self._reached = True
             self.syncs += 1
             if self.on_sync is not None:
                 self.on_sync(time.perf_counter() - started)

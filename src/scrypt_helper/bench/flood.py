@@ -29,17 +29,16 @@ import httpx
 
 from scrypt_helper.bench.criteria import Figure, at_least, at_most, table
 from scrypt_helper.bench.honest import (
+    FLOOD_NODE_FLAGS,
     FLOOD_RATE,
-    LEAD_SECONDS,
-    check_honest,
-    flood_requests,
+    check_flood,
     flood_summary,
     honest_client,
+    start_flood,
 )
-from scrypt_helper.bench.load import OpenLoop, Schedule
 from scrypt_helper.bench.local_servers import LocalRedis, LocalServer
 from scrypt_helper.bench.overload import HEARTBEAT_P99_MS, NodeVariant, parse_variant
-from scrypt_helper.bench.refusals import RoundError, check_round
+from scrypt_helper.bench.refusals import RoundError
 from scrypt_helper.bench.report import progress, run_header
 from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
@@ -79,8 +78,7 @@ def node_for(
     flags: dict[str, object] = {
         "engine": engine,
         "allowed_params": allowed,
-        "trusted_proxies": "1",
-        "max_connections": 4096,
+        **FLOOD_NODE_FLAGS,
         **variant.flags,
     }
     with contextlib.ExitStack() as stack:
@@ -99,11 +97,10 @@ def measure_variant(
     with node_for(variant, engine, allowed_params_json(params)) as (node, redis):
         progress(f"[{variant.label}] honest client alone, {seconds:.0f} s")
         alone = asyncio.run(honest_client(node, params, seconds))
+        # Beside the flood, then with Redis killed (after a pause for a sync to fail), with a phase
+        # to spare so that the flood outlasts them.
         phases = 3 if redis is not None else 2
-        schedule = Schedule(FLOOD_RATE, phases * seconds + 2 * LEAD_SECONDS, kind="paced")
-        flood = OpenLoop(flood_requests(node.host, node.port, params), schedule, grace=5, warm=64).start()
-        flood.wait_started()
-        time.sleep(LEAD_SECONDS)
+        flood = start_flood(node.host, node.port, params, phases * seconds)
         progress(f"[{variant.label}] beside the flood, {seconds:.0f} s")
         redis_cpu = _cpu(redis)
         during = asyncio.run(honest_client(node, params, seconds))
@@ -113,11 +110,8 @@ def measure_variant(
             progress(f"[{variant.label}] beside the flood with Redis killed, {seconds:.0f} s")
             outage = _without(redis, node, params, seconds)
         result = flood.result()
-    answered = {status: count for status, count in result.statuses.items() if status != 0}
-    check_round("flood", answered, 400)  # a 5xx, or any other answer, is an error, not a figure
-    for phase, figure in (("alone", alone), ("beside the flood", during), ("with Redis down", outage)):
-        if figure is not None:
-            check_honest(phase, figure)
+    # A 5xx, or any other answer, is an error, not a figure.
+    answered = check_flood(result, {"alone": alone, "beside the flood": during, "with Redis down": outage})
     refusals_per_second = sum(answered.values()) / result.seconds
     extra_cores = during["node_loop_cores"] - alone["node_loop_cores"]
     return {

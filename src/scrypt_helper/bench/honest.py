@@ -30,6 +30,11 @@ BEAT_INTERVAL = 0.02
 LEAD_SECONDS = 0.5  # the flood runs this long before the honest client starts, and after it ends
 
 
+# A node the flood meets: behind one trusted proxy (each request's fresh address is believed), with
+# connections for the flood's open loop; with its built-in rules, since none are given.
+FLOOD_NODE_FLAGS: dict[str, object] = {"trusted_proxies": "1", "max_connections": 4096}
+
+
 def flood_requests(host: str, port: int, params: ScryptParams) -> Requests:
     """Bodies refused 400 (``N`` not allowed), each from a fresh address behind the trusted proxy."""
     body = json.dumps({**request_body(params, bytes(32)), "N": params.n * 2}).encode()
@@ -100,6 +105,29 @@ def flood_summary(result: OpenLoopResult) -> dict[str, Any]:
     }
 
 
+def start_flood(host: str, port: int, params: ScryptParams, seconds: float) -> OpenLoop:
+    """The paced flood at ``host:port``, running: started LEAD_SECONDS ago, and going on for
+    ``seconds`` more and LEAD_SECONDS after them."""
+    schedule = Schedule(FLOOD_RATE, seconds + 2 * LEAD_SECONDS, kind="paced")
+    flood = OpenLoop(flood_requests(host, port, params), schedule, grace=5, warm=64).start()
+    flood.wait_started()
+    time.sleep(LEAD_SECONDS)
+    return flood
+
+
+def check_flood(result: OpenLoopResult, honest: dict[str, dict[str, Any] | None]) -> dict[int, int]:
+    """The flood's answers by status, once every one is the 400 claimed and the honest clients of
+    each phase (None: a phase not measured) had no failure: RoundError otherwise. A node that falls
+    behind shows as failed connections (0), arrivals it left unanswered or no connection could be
+    had for: figures, not errors."""
+    answered = {status: count for status, count in result.statuses.items() if status != 0}
+    check_round("flood", answered, 400)
+    for phase, figure in honest.items():
+        if figure is not None:
+            check_honest(phase, figure)
+    return answered
+
+
 def check_honest(phase: str, figure: dict[str, Any]) -> None:
     """RoundError where the honest clients failed (an answer neither 200 nor 503) or a heartbeat
     was not answered 200 at a node: the figures would measure that, not the flood's cost."""
@@ -113,20 +141,12 @@ def measure_flood(
     params: ScryptParams, allowed: str, seconds: float, flags: dict[str, object]
 ) -> dict[str, Any]:
     """The honest client alone, then beside the paced flood, on one node with the built-in rules."""
-    defaults = {"allowed_params": allowed, "trusted_proxies": "1", "max_connections": 4096}
-    with LocalServer(**{**defaults, **flags}) as node:
+    with LocalServer(**{"allowed_params": allowed, **FLOOD_NODE_FLAGS, **flags}) as node:
         alone = asyncio.run(honest_client(node, params, seconds))
-        schedule = Schedule(FLOOD_RATE, seconds + 2 * LEAD_SECONDS, kind="paced")
-        flood = OpenLoop(flood_requests(node.host, node.port, params), schedule, grace=5, warm=64).start()
-        flood.wait_started()
-        time.sleep(LEAD_SECONDS)
+        flood = start_flood(node.host, node.port, params, seconds)
         during = asyncio.run(honest_client(node, params, seconds))
         result = flood.result()
-    # Any answer but the 400 claimed makes the flood another one; a node that falls behind shows as
-    # failed connections (0), arrivals it left unanswered or no connection could be had for: figures.
-    answered = {status: count for status, count in result.statuses.items() if status != 0}
-    check_round("flood", answered, 400)
-    # An honest client refused by a rule, or failed, would measure that instead of the flood's cost.
-    for phase, figure in (("alone", alone), ("beside the flood", during)):
-        check_honest(phase, figure)
+    # Any answer but the 400 claimed makes the flood another one; an honest client refused by a
+    # rule, or failed, would measure that instead of the flood's cost.
+    check_flood(result, {"alone": alone, "beside the flood": during})
     return {"alone": alone, "during_flood": during, "flood": flood_summary(result)}

@@ -132,13 +132,8 @@ def add_overload_flags(parser: argparse.ArgumentParser) -> None:
     """``bench overload``: the engine, the duration, the nodes to compare."""
     add_engine_flag(parser)
     add_common_flags(parser)
-    parser.add_argument(
-        "--node",
-        action="append",
-        default=[],
-        metavar="FLAGS",
-        help="serve flags of a node to measure, as name=value pairs separated by commas "
-        "(e.g. processes=2,workers=2); repeat to compare nodes in one run (default: --workers)",
+    add_node_flag(
+        parser, "(e.g. processes=2,workers=2); repeat to compare nodes in one run (default: --workers)"
     )
     add_batch_window_flag(parser)
 
@@ -147,14 +142,21 @@ def add_flood_shape_flags(parser: argparse.ArgumentParser) -> None:
     """``bench flood``: the engine, the duration, the node shapes to compare."""
     add_engine_flag(parser)
     add_common_flags(parser, workers=False)
+    add_node_flag(
+        parser,
+        "; redis_url=local starts a redis-server for it (default: workers=2, then "
+        "processes=2,workers=2,redis_url=local); the first is the reference for CPU per refusal",
+    )
+
+
+def add_node_flag(parser: argparse.ArgumentParser, more: str) -> None:
+    """``--node``, repeatable: a node's serve flags; ``more`` finishes its help."""
     parser.add_argument(
         "--node",
         action="append",
         default=[],
         metavar="FLAGS",
-        help="serve flags of a node to measure, as name=value pairs separated by commas; "
-        "redis_url=local starts a redis-server for it (default: workers=2, then "
-        "processes=2,workers=2,redis_url=local); the first is the reference for CPU per refusal",
+        help="serve flags of a node to measure, as name=value pairs separated by commas " + more,
     )
 
 
