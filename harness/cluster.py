@@ -219,8 +219,6 @@ class LocalCluster:
             self.nginx.cleanup()
         with ThreadPoolExecutor(max(1, len(self.nodes))) as pool:
             list(pool.map(LocalServer.stop, self.nodes))
-        for node in self.nodes:
-            node.log_path.unlink(missing_ok=True)
         if self.redis is not None:
             self.redis.stop()
 

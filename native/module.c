@@ -372,6 +372,46 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(Context_reserve_doc,
+"reserve(N, r, p) -> None\n"
+"\n"
+"Allocate the buffers a full batch (lanes inputs) of these parameters\n"
+"uses and write every page of them, so that the first hash_batch waits\n"
+"for no page fault. They hold zeros afterwards. Raises like hash_batch.");
+
+static PyObject *Context_reserve(ContextObject *self, PyObject *args)
+{
+    PyObject *N_obj, *r_obj, *p_obj;
+    struct scrypt_params prm;
+    char why[80];
+    int rc;
+
+    if (!PyArg_ParseTuple(args, "OOO:reserve", &N_obj, &r_obj, &p_obj))
+        return NULL;
+    if (context_enter(self) < 0)
+        return NULL;
+    prm.buflen = 1;
+    if (get_int_arg(N_obj, "N", &prm.N) < 0 || get_int_arg(r_obj, "r", &prm.r) < 0 ||
+        get_int_arg(p_obj, "p", &prm.p) < 0)
+        goto fail;
+    if (scrypt_check_params(&prm, why, sizeof(why)) != SCRYPT_OK) {
+        PyErr_SetString(PyExc_ValueError, why);
+        goto fail;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    rc = scrypt_ctx_reserve(&self->ctx, &prm);
+    Py_END_ALLOW_THREADS
+    if (rc != SCRYPT_OK) {
+        raise_status(rc, &prm);
+        goto fail;
+    }
+    self->busy = 0;
+    Py_RETURN_NONE;
+fail:
+    self->busy = 0;
+    return NULL;
+}
+
 PyDoc_STRVAR(Context_wipe_doc,
 "wipe() -> None\n"
 "\n"
@@ -458,6 +498,7 @@ static PyObject *Context_get_lock_memory(ContextObject *self, void *Py_UNUSED(cl
 static PyMethodDef Context_methods[] = {
     {"hash_batch", (PyCFunction)(void (*)(void))Context_hash_batch, METH_VARARGS | METH_KEYWORDS,
      Context_hash_batch_doc},
+    {"reserve", (PyCFunction)Context_reserve, METH_VARARGS, Context_reserve_doc},
     {"wipe", (PyCFunction)Context_wipe, METH_NOARGS, Context_wipe_doc},
     {"close", (PyCFunction)Context_close, METH_NOARGS, Context_close_doc},
     {"buffer_is_zero", (PyCFunction)Context_buffer_is_zero, METH_NOARGS, Context_buffer_is_zero_doc},

@@ -345,6 +345,30 @@ static int fit_buffer(struct scrypt_bigbuf *bb, size_t need, size_t full, int ho
     }
 }
 
+int scrypt_ctx_reserve(struct scrypt_ctx *ctx, const struct scrypt_params *prm)
+{
+    struct scrypt_sizes sz;
+    int rc;
+
+    if (ctx->variant == NULL || scrypt_check_params(prm, NULL, 0) != SCRYPT_OK)
+        return SCRYPT_EPARAM;
+    rc = scrypt_batch_sizes(prm, ctx->lanes, ctx->lanes, &sz);
+    if (rc != SCRYPT_OK)
+        return rc;
+    rc = fit_buffer(&ctx->buf, sz.big_bytes, sz.big_bytes, ctx->dirty, ctx->lock_memory);
+    if (ctx->buf.p == NULL)
+        ctx->dirty = 0;
+    if (rc == SCRYPT_OK)
+        rc = fit_buffer(&ctx->scratch, sz.scratch_bytes, sz.scratch_bytes, 1, ctx->lock_memory);
+    if (rc != SCRYPT_OK)
+        return rc;
+    /* Writing every byte maps every page now, and leaves nothing of an earlier batch. */
+    scrypt_secure_wipe(ctx->buf.p, ctx->buf.bytes);
+    scrypt_secure_wipe(ctx->scratch.p, ctx->scratch.bytes);
+    ctx->dirty = 0;
+    return SCRYPT_OK;
+}
+
 /* One batch's small working memory, laid out in the context's scratch
  * buffer (every part 64-byte aligned, see scrypt_batch_sizes). */
 struct scratch {

@@ -149,6 +149,15 @@ int scrypt_hash_batch(struct scrypt_ctx *ctx, const uint8_t *const *inputs, cons
                       size_t n_inputs, const uint8_t *salt, size_t salt_len, const struct scrypt_params *prm,
                       uint8_t *out);
 
+/*
+ * Allocate now what a full batch (ctx->lanes inputs) of these parameters
+ * uses, and write every page of it, so that no batch waits for the
+ * memory: the cost of the page faults without the cost of a batch. The
+ * buffers hold zeros afterwards. SCRYPT_OK, SCRYPT_EPARAM, SCRYPT_ENOMEM
+ * or SCRYPT_ELOCK.
+ */
+int scrypt_ctx_reserve(struct scrypt_ctx *ctx, const struct scrypt_params *prm);
+
 /* Zero the big buffer, keeping it allocated for the next batch. */
 void scrypt_ctx_wipe(struct scrypt_ctx *ctx);
 

@@ -278,6 +278,21 @@ static void test_buffer(struct scrypt_ctx *ctx)
     hash_and_compare(ctx, "grown", lanes, in, len, "s", &big, want);
     CHECK(scrypt_ctx_buffer_bytes(ctx) == lanes * 128 * 8 * 1024, "%s: buffer did not grow", name);
 
+    /* Reserving holds a full batch's buffer, zeroed (the last batch's state with it), which
+     * the next full batch uses as it is. */
+    CHECK(scrypt_ctx_reserve(ctx, &big) == SCRYPT_OK, "%s: reserve failed", name);
+    CHECK(scrypt_ctx_buffer_bytes(ctx) == lanes * 128 * 8 * 1024, "%s: reserve held %zu bytes", name,
+          scrypt_ctx_buffer_bytes(ctx));
+    CHECK(scrypt_ctx_buffer_is_zero(ctx), "%s: buffer not zero after reserve", name);
+    hash_and_compare(ctx, "reserved", lanes, in, len, "s", &big, want);
+    CHECK(scrypt_ctx_buffer_bytes(ctx) == lanes * 128 * 8 * 1024, "%s: a batch resized the reserve", name);
+    CHECK(scrypt_ctx_reserve(ctx, &tiny) == SCRYPT_OK && scrypt_ctx_buffer_bytes(ctx) == lanes * 128 * 1 * 16,
+          "%s: reserve kept an oversized buffer", name);
+    {
+        struct scrypt_params bad = {1000, 8, 1, 32}; /* N not a power of two */
+        CHECK(scrypt_ctx_reserve(ctx, &bad) == SCRYPT_EPARAM, "%s: reserve took a bad N", name);
+    }
+
     for (i = 0; i < lanes; i++)
         reference(pw[i], len[i], "s", &tiny, want + i * 32);
     hash_and_compare(ctx, "shrunk", lanes, in, len, "s", &tiny, want);

@@ -8,7 +8,7 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -24,7 +24,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class LocalServer(ChildProcess):
-    """``scrypt-helper serve`` in a child process; its stdout (the logs) goes to ``log_path``.
+    """``scrypt-helper serve`` in a child process; its stdout (the logs) goes to a temporary file
+    from ``start`` to ``stop``, which keeps what it holds (``logs()``) and removes it.
 
     ``flags`` are ``serve`` flags without dashes (``queue_size=4`` -> ``--queue-size 4``). A local
     server stops at once (``drain_seconds=0``) unless the flags give it a drain: nothing balances
@@ -43,8 +44,7 @@ class LocalServer(ChildProcess):
         self.flags = {"host": self.host, "port": self.port, "drain_seconds": 0, **flags}
         self.env = env or {}
         self.start_timeout = startup_timeout
-        self.log_path = Path(tempfile.mkstemp(prefix="scrypt-helper-", suffix=".log")[1])
-        self._final_logs: str | None = None
+        self._earlier_logs = ""
 
     @property
     def url(self) -> str:
@@ -66,24 +66,26 @@ class LocalServer(ChildProcess):
     def answers(self) -> bool:
         return httpx.get(f"{self.url}/__lbheartbeat__", timeout=1).status_code == 200
 
+    def start(self, timeout: float | None = None) -> Self:
+        self.log_path = Path(tempfile.mkstemp(prefix="scrypt-helper-", suffix=".log")[1])
+        return super().start(timeout)
+
+    def stop(self, timeout: float | None = None) -> int | None:
+        code = super().stop(timeout)
+        if self.log_path is not None:
+            self._earlier_logs += super().logs()
+            self.log_path.unlink(missing_ok=True)
+            self.log_path = None
+        return code
+
     def logs(self) -> str:
-        """Everything the server printed so far (kept after the context exits)."""
-        if self._final_logs is not None:
-            return self._final_logs
-        return super().logs()
+        """Everything the server printed so far, over all its starts (kept after it stops)."""
+        return self._earlier_logs + super().logs()
 
     def rss_bytes(self) -> int:
         """Resident memory of the server process."""
         assert self.process is not None
         return process_usage.resident_bytes(self.process.pid)
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-        self._final_logs = self.logs()
-        assert self.log_path is not None
-        self.log_path.unlink(missing_ok=True)
 
 
 class LocalRedis(ChildProcess):

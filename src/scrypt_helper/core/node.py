@@ -90,7 +90,7 @@ def lock_buffers(engine: Engine, settings: Settings) -> None:
     """Have the engine lock its buffers in RAM; EngineUnavailable where the workers could not.
 
     Checked at start-up so that a node never serves with buffers it cannot lock: every worker
-    holds its buffers from its first batch on, and start-up's reserve runs that batch.
+    holds its buffers from start-up's reserve on, which allocates (and so locks) them.
     """
     per_context = engine.lock_buffers(settings.scrypt_params)
     problem = memlock_shortfall(per_context * settings.workers)
@@ -110,7 +110,7 @@ def default_queue_size(job_seconds: float, workers: int, lanes: int, max_queue_w
 
 
 def time_batch(engine: Engine, params: ScryptParams) -> float:
-    """Seconds one context takes for a full batch of ``lanes`` hashes (after a warm-up)."""
+    """Seconds one context takes for a full batch of ``lanes`` hashes (its buffers reserved first)."""
     ctx = engine.open_context()
     try:
         ctx.reserve(params)

@@ -39,10 +39,9 @@ class _NativeContext(HashContext):
         return self._ctx.hash_batch(inputs, params.salt, params.n, params.r, params.p, params.buflen)
 
     def reserve(self, params: ScryptParams) -> None:
-        # Faulting in the huge pages of a full batch's buffer takes about a second at the
-        # production parameters: a throwaway full batch pays it before any request does.
-        self.hash_batch(params, [bytes(lane + 1) for lane in range(self.lanes)])
-        self.wipe()
+        # Faulting in a full batch's buffer costs a first batch a large share of its time at the
+        # production parameters: written here, those pages are mapped before any request comes.
+        self._ctx.reserve(params.n, params.r, params.p)
 
     @property
     def buffer_bytes(self) -> int:
