@@ -21,14 +21,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter, RateLimiter
-from redis.asyncio import Redis
 
 from scrypt_helper.abuse.bounded_windows import BoundedMemoryStorage, BoundedMovingWindow
-from scrypt_helper.abuse.shared_counts import SharedCounts, SharedMovingWindow
+
+if TYPE_CHECKING:
+    from scrypt_helper.abuse.shared_counts import SharedCounts
 
 logger = logging.getLogger("scrypt_helper.abuse")
 T = TypeVar("T")
@@ -63,6 +64,11 @@ class LimitStore:
         self.shared: SharedCounts | None = None
         self._shared_limiter: RateLimiter = self._local_limiter
         if redis_url:
+            # redis-py only where Redis is configured: a tenth of a node's start-up imports.
+            from redis.asyncio import Redis
+
+            from scrypt_helper.abuse.shared_counts import SharedCounts, SharedMovingWindow
+
             self.redis = RedisStorage(
                 redis_url if redis_url.startswith("async+") else f"async+{redis_url}",
                 implementation="redispy",
