@@ -14,23 +14,20 @@ from scrypt_helper_client.errors import ClientError, HelperError, HelperUnavaila
 from scrypt_helper_client.failover import DEFAULT_COOLDOWN, UrlHealth
 from scrypt_helper_client.local import LocalHash, local_hash
 from scrypt_helper_client.params import PICL_PARAMS, Params, ScryptParameters, request_body, wire_params
+from scrypt_helper_client.stretch import async_stretch, first_pbkdf, second_pbkdf, stretch
 from scrypt_helper_client.version import __version__
 
 if TYPE_CHECKING:
     from scrypt_helper_client.client import AsyncClient, Client
     from scrypt_helper_client.retries import retry_after_seconds
-    from scrypt_helper_client.stretch import async_stretch, first_pbkdf, second_pbkdf, stretch
 
-# What needs httpx is imported at first use, so that computing locally (``local_hash``, or a
-# server using this package's parameters) does not pay for the HTTP stack.
+# What needs httpx is imported at first use (``stretch`` imports the client when called), so
+# that computing locally (``local_hash``, or a server using this package's parameters) does not
+# pay for the HTTP stack.
 _NEEDING_HTTPX = {
     "AsyncClient": "client",
     "Client": "client",
     "retry_after_seconds": "retries",
-    "async_stretch": "stretch",
-    "first_pbkdf": "stretch",
-    "second_pbkdf": "stretch",
-    "stretch": "stretch",
 }
 
 __all__ = [

@@ -6,8 +6,6 @@ import asyncio
 import hashlib
 from collections.abc import Sequence
 
-from scrypt_helper_client.client import AsyncClient, Client
-
 FIRST_PBKDF_SALT = b"identity.mozilla.com/picl/v1/first-PBKDF:"
 SECOND_PBKDF_SALT = b"identity.mozilla.com/picl/v1/second-PBKDF:"
 PBKDF2_ROUNDS = 20000
@@ -32,6 +30,8 @@ def stretch(
     email: str, password: str, url: str | Sequence[str] | None = None, *, allow_insecure_http: bool = False
 ) -> bytes:
     """The onepw stretchedPW: PBKDF2, scrypt (on the helper at ``url``, else locally), PBKDF2."""
+    from scrypt_helper_client.client import Client  # httpx at first use (see __init__)
+
     with Client(url, allow_insecure_http=allow_insecure_http) as client:
         return second_pbkdf(email, password, client.hash(first_pbkdf(email, password)))
 
@@ -40,6 +40,8 @@ async def async_stretch(
     email: str, password: str, url: str | Sequence[str] | None = None, *, allow_insecure_http: bool = False
 ) -> bytes:
     """``stretch`` for asyncio; the PBKDF2 steps run in a thread."""
+    from scrypt_helper_client.client import AsyncClient
+
     async with AsyncClient(url, allow_insecure_http=allow_insecure_http) as client:
         k1 = await asyncio.to_thread(first_pbkdf, email, password)
         k2 = await client.hash(k1)
