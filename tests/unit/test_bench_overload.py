@@ -303,3 +303,26 @@ def test_the_largest_node_one_loop_feeds_follows_from_its_cost_per_request():
     assert cost.value == 250.0
     # 4,000 requests/s at 45 hashes/s per core.
     assert largest.value == pytest.approx(4000 / 45)
+
+
+def test_overload_parts_are_chosen_by_name_and_only_those_are_drawn(tmp_path):
+    from scrypt_helper.bench.plots import draw_overload_plots
+    from scrypt_helper.cli.main import build_parser
+
+    args = build_parser().parse_args(["bench", "overload", "--parts", "refusals,open-loop"])
+    assert args.parts == ["refusals", "open-loop"]
+    assert build_parser().parse_args(["bench", "overload"]).parts == [
+        "open-loop",
+        "refusals",
+        "flood",
+        "batching",
+    ]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "overload", "--parts", "open-loop,goodput"])
+    only_open_loop = {
+        "engine": "native",
+        "cores": 2,
+        "variants": [{"label": "workers=1", "open_loop": [{"multiple": 2, "goodput_pct": 99.0}]}],
+    }
+    paths = draw_overload_plots(only_open_loop, tmp_path, "bench-overload")
+    assert [path.name for path in paths] == ["bench-overload-goodput.png"]

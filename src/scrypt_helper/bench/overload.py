@@ -9,7 +9,9 @@ an honest client; every figure printed beside its criterion with a PASS or MISS 
 4. A paced flood beside an honest client (``bench.honest``).
 
 Parts 1, 2 and 4 run once per node variant: a set of ``serve`` flags (``--node processes=2,workers=2``),
-so that process counts or a batching window compare in one run.
+so that process counts or a batching window compare in one run. Then the batching window
+(``bench.batching``). ``--parts`` picks some of them: ``open-loop`` (1 and 2), ``refusals``,
+``flood`` and ``batching``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import math
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,12 +132,34 @@ def level_report(
 
 
 def measure_variant(
+    params: ScryptParams, variant: NodeVariant, engine: str, seconds: float, parts: Sequence[str]
+) -> dict[str, Any]:
+    """Closed-loop capacity, then the open-loop levels, on one node; then the flood on another
+    (each where ``parts`` names it)."""
+    allowed = allowed_params_json(params)
+    report: dict[str, Any] = {
+        "label": variant.label,
+        "flags": variant.flags,
+        "max_queue_wait": variant.max_queue_wait,
+    }
+    if "open-loop" in parts:
+        report.update(measure_open_loop(params, variant, engine, seconds))
+    if "flood" in parts:
+        progress(
+            f"[{variant.label}] honest client ({HONEST_CLIENTS} clients) alone, then beside a "
+            f"{FLOOD_RATE:.0f}/s flood, {seconds:.0f} s each"
+        )
+        report["flood"] = measure_flood(params, allowed, seconds, {"engine": engine, **variant.flags})
+    return report
+
+
+def measure_open_loop(
     params: ScryptParams, variant: NodeVariant, engine: str, seconds: float
 ) -> dict[str, Any]:
-    """Closed-loop capacity, then the open-loop levels, on one node; then the flood on another."""
+    """Closed-loop capacity, then the open-loop levels at multiples of it, on one node."""
     allowed = allowed_params_json(params)
     max_wait = variant.max_queue_wait
-    report: dict[str, Any] = {"label": variant.label, "flags": variant.flags, "max_queue_wait": max_wait}
+    report: dict[str, Any] = {}
     flags = {
         "engine": engine,
         "allowed_params": allowed,
@@ -182,11 +207,6 @@ def measure_variant(
             time.sleep(0.2)  # the node logs each answer as it sends it
             node_view = node_refusals(post_summaries(node.logs()[logged:]), max_wait * 1000)
             report["open_loop"].append(level_report(multiple, rate, result, node_view, max_wait))
-    progress(
-        f"[{variant.label}] honest client ({HONEST_CLIENTS} clients) alone, then beside a "
-        f"{FLOOD_RATE:.0f}/s flood, {seconds:.0f} s each"
-    )
-    report["flood"] = measure_flood(params, allowed, seconds, {"engine": engine, **variant.flags})
     return report
 
 
@@ -209,7 +229,15 @@ def feeding_figures(capacity: dict[str, Any], prefix: str) -> list[Figure]:
 
 
 def variant_figures(report: dict[str, Any], prefix: str) -> list[Figure]:
-    """A variant's figures with their criteria."""
+    """A variant's figures with their criteria, for the parts it measured."""
+    figures = open_loop_figures(report, prefix) if "capacity" in report else []
+    if "flood" in report:
+        figures += flood_figures(report["flood"], prefix)
+    return figures
+
+
+def open_loop_figures(report: dict[str, Any], prefix: str) -> list[Figure]:
+    """Capacity, and each open-loop level's goodput and refusals."""
     capacity = report["capacity"]
     figures = [
         Figure(
@@ -256,9 +284,13 @@ def variant_figures(report: dict[str, Any], prefix: str) -> list[Figure]:
                 f"at the node; the client saw {level['client_late_pct']:.1f}%",
             )
         )
-    flood = report["flood"]
+    return figures
+
+
+def flood_figures(flood: dict[str, Any], prefix: str) -> list[Figure]:
+    """The honest client beside the flood, and the flood achieved."""
     alone, during, sent = flood["alone"], flood["during_flood"], flood["flood"]
-    figures += [
+    return [
         Figure(
             f"{prefix}honest client's rate under the flood",
             100 * during["ok_per_second"] / alone["ok_per_second"] if alone["ok_per_second"] else math.nan,
@@ -294,7 +326,6 @@ def variant_figures(report: dict[str, Any], prefix: str) -> list[Figure]:
             f"{sent['unanswered']} unanswered; {sent['late_sends']} sent > {LATE_MS:g} ms late",
         ),
     ]
-    return figures
 
 
 def refusal_figures(report: dict[str, Any], prefix: str = "") -> list[Figure]:
@@ -333,17 +364,44 @@ def refusal_figures(report: dict[str, Any], prefix: str = "") -> list[Figure]:
 
 
 def run_overload_bench(params: ScryptParams, engine: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Every part, each variant's, then the refusals and the batching window; the table printed;
-    the report returned."""
+    """The parts ``args.parts`` names: each variant's, then the refusals and the batching window;
+    the table printed; the report returned."""
     variants = [parse_variant(text) for text in args.node] or [NodeVariant(f"workers={args.workers}")]
     for variant in variants:
         variant.flags.setdefault("workers", args.workers)
+    parts = args.parts
     report: dict[str, Any] = {
         **run_header(params, engine),
         "seconds": args.seconds,
-        "variants": [measure_variant(params, variant, engine, args.seconds) for variant in variants],
+        "parts": list(parts),
+        "variants": [measure_variant(params, variant, engine, args.seconds, parts) for variant in variants],
     }
-    wrk_rounds = max(1, int(args.seconds // 4))
+    figures = []
+    for variant in report["variants"]:
+        figures += variant_figures(variant, f"[{variant['label']}] " if len(variants) > 1 else "")
+    refusals: list[dict[str, Any]] = []
+    if "refusals" in parts:
+        refusals, refusal_rows = measure_refusal_part(params, variants, args.seconds, report)
+        figures += refusal_rows
+    if "batching" in parts:
+        report["batching"] = measure_batching(params, engine, args)
+        figures += batching_figures(report["batching"])
+    report["figures"] = [figure.as_dict() for figure in figures]
+    print(
+        f"\noverload on {report['cores']} cores ({report['cpu']}), engine {engine}, N={params.n}, "
+        f"{variants[0].label}, max-queue-wait {variants[0].max_queue_wait:g} s; generator on the same cores"
+    )
+    print(table(figures))
+    for note in {note for rows in refusals for note in rows["notes"]}:
+        print(f"note: {note}")
+    return report
+
+
+def measure_refusal_part(
+    params: ScryptParams, variants: list[NodeVariant], seconds: float, report: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[Figure]]:
+    """The refusals against the bare app, into ``report``; each measurement and its figures."""
+    wrk_rounds = max(1, int(seconds // 4))
     # Refusals once, on the first variant's process count; once per variant where the variants
     # differ in what judges a refusal (``early_admission``), so that the two columns compare.
     judged_apart = (
@@ -353,7 +411,7 @@ def run_overload_bench(params: ScryptParams, engine: str, args: argparse.Namespa
     refusals = [
         measure_refusals(
             params,
-            args.seconds,
+            seconds,
             processes=variant.processes,
             wrk_rounds=wrk_rounds,
             node_flags={k: v for k, v in variant.flags.items() if k == "early_admission"},
@@ -366,18 +424,6 @@ def run_overload_bench(params: ScryptParams, engine: str, args: argparse.Namespa
             variant.label: r for variant, r in zip(measured, refusals, strict=True)
         }
     figures = []
-    for variant in report["variants"]:
-        figures += variant_figures(variant, f"[{variant['label']}] " if len(variants) > 1 else "")
     for variant, rows in zip(measured, refusals, strict=True):
         figures += refusal_figures(rows, f"[{variant.label}] " if judged_apart else "")
-    report["batching"] = measure_batching(params, engine, args)
-    figures += batching_figures(report["batching"])
-    report["figures"] = [figure.as_dict() for figure in figures]
-    print(
-        f"\noverload on {report['cores']} cores ({report['cpu']}), engine {engine}, N={params.n}, "
-        f"{variants[0].label}, max-queue-wait {variants[0].max_queue_wait:g} s; generator on the same cores"
-    )
-    print(table(figures))
-    for note in {note for rows in refusals for note in rows["notes"]}:
-        print(f"note: {note}")
-    return report
+    return refusals, figures

@@ -48,9 +48,20 @@ def _integer_ticks(ax: plt.Axes, clients: list[int]) -> None:
 
 
 def draw_overload_plots(report: dict[str, Any], out: Path, stem: str) -> list[Path]:
-    """Goodput against offered load, and an honest client beside a flood, for each node measured."""
+    """Goodput against offered load, and an honest client beside a flood, for each node measured
+    (each where the report has its part)."""
     variants = report["variants"]
     labels = _distinct_labels(variants)
+    paths = []
+    if variants and "open_loop" in variants[0]:
+        paths.append(_draw_goodput(report, labels, out / f"{stem}-goodput.png"))
+    if variants and "flood" in variants[0]:
+        paths.append(_draw_flood(variants, labels, out / f"{stem}-flood.png"))
+    return paths
+
+
+def _draw_goodput(report: dict[str, Any], labels: list[str], path: Path) -> Path:
+    variants = report["variants"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for variant, label in zip(variants, labels, strict=True):
         levels = variant["open_loop"]
@@ -68,10 +79,12 @@ def draw_overload_plots(report: dict[str, Any], out: Path, stem: str) -> list[Pa
     ax.set_xticks([1, 2, 5, 20], ["1", "2", "5", "20"])
     ax.minorticks_off()
     ax.legend()
-    goodput_path = out / f"{stem}-goodput.png"
-    fig.savefig(goodput_path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+    return path
 
+
+def _draw_flood(variants: list[dict[str, Any]], labels: list[str], path: Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(11, 4))
     for ax, (key, title) in zip(
         axes,
@@ -92,10 +105,9 @@ def draw_overload_plots(report: dict[str, Any], out: Path, stem: str) -> list[Pa
     axes[0].legend()
     rate = variants[0]["flood"]["flood"]["target_per_second"]
     fig.suptitle(f"An honest client beside a flood of refusals ({rate:,.0f}/s asked)")
-    flood_path = out / f"{stem}-flood.png"
-    fig.savefig(flood_path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return [goodput_path, flood_path]
+    return path
 
 
 def _distinct_labels(variants: list[dict[str, Any]]) -> list[str]:

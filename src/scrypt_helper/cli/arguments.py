@@ -7,7 +7,7 @@ import argparse
 import getpass
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
@@ -128,6 +128,17 @@ def comma_list(kind: Callable[[str], T]) -> Callable[[str], list[T]]:
         if not values:
             raise argparse.ArgumentTypeError(f"give at least one value, not {text!r}")
         return values
+
+    return convert
+
+
+def one_of(choices: Sequence[str]) -> Callable[[str], str]:
+    """An argparse type: one of ``choices``."""
+
+    def convert(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"unknown {text!r}; choose from {', '.join(choices)}")
+        return text
 
     return convert
 

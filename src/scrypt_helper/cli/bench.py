@@ -11,7 +11,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from scrypt_helper.bench.engine import TINY_PARAMS as TINY
-from scrypt_helper.cli.arguments import Commands, UsageError, comma_list, engine_name, positive, readable_file
+from scrypt_helper.cli.arguments import (
+    Commands,
+    UsageError,
+    comma_list,
+    engine_name,
+    one_of,
+    positive,
+    readable_file,
+)
 from scrypt_helper.core.config import allowed_params_json, default_workers
 from scrypt_helper.engines import ScryptParams, select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
@@ -28,6 +36,8 @@ MODES = {
     "processes sharing a local Redis, which is killed under the flood), each figure beside its criterion",
 }
 DEFAULT_MODE = "service"
+# The parts of ``bench overload``, in the order it runs them (bench.overload).
+OVERLOAD_PARTS = ("open-loop", "refusals", "flood", "batching")
 
 
 def register(commands: Commands) -> None:
@@ -136,6 +146,13 @@ def add_overload_flags(parser: argparse.ArgumentParser) -> None:
         parser, "(e.g. processes=2,workers=2); repeat to compare nodes in one run (default: --workers)"
     )
     add_batch_window_flag(parser)
+    parser.add_argument(
+        "--parts",
+        type=comma_list(one_of(OVERLOAD_PARTS)),
+        default=",".join(OVERLOAD_PARTS),
+        help="comma-separated parts to run: open-loop (capacity, then 2x, 5x and 20x it), refusals, "
+        "flood, batching",
+    )
 
 
 def add_flood_shape_flags(parser: argparse.ArgumentParser) -> None:
