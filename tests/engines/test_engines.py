@@ -104,3 +104,24 @@ class WrongEngine(Engine):
 def test_self_test_checks_every_lane():
     with pytest.raises(SelfTestFailed, match="lane 2"):
         self_test(WrongEngine())
+
+
+def test_the_self_test_times_each_full_batch_and_a_node_takes_its_estimate_from_it(monkeypatch):
+    from scrypt_helper.core import node as node_module
+
+    engine = create_engine("hashlib")
+    assert engine.tested_batch_seconds == {}
+    self_test(engine)
+    assert set(engine.tested_batch_seconds) == {(16, 1, 1), (16384, 8, 1), (65536, 8, 1)}
+    assert all(seconds > 0 for seconds in engine.tested_batch_seconds.values())
+    timed = []
+    monkeypatch.setattr(node_module, "time_batch", lambda engine, params: timed.append(params) or 1.5)
+    picl = PICL[0].params
+    # The production set (another salt costs the same) comes from the self-test; another is timed.
+    assert (
+        node_module.batch_seconds(engine, ScryptParams(b"x", picl.n, picl.r, picl.p, 32))
+        == (engine.tested_batch_seconds[picl.n, picl.r, picl.p])
+    )
+    assert timed == []
+    assert node_module.batch_seconds(engine, SMALL_SETS[1]) == 1.5
+    assert timed == [SMALL_SETS[1]]

@@ -43,7 +43,7 @@ def build_node(settings: Settings, engine: Engine | None = None) -> Node:
         lock_buffers(engine, settings)  # before the first context below allocates anything
     costliest = max(settings.scrypt_params, key=cost)
     # A worker's seconds per job, until it has measured its own while serving.
-    job_seconds = time_batch(engine, costliest) / engine.lanes
+    job_seconds = batch_seconds(engine, costliest) / engine.lanes
     queue_size = settings.queue_size
     if queue_size is None:
         queue_size = default_queue_size(job_seconds, settings.workers, engine.lanes, settings.max_queue_wait)
@@ -107,6 +107,12 @@ def default_queue_size(job_seconds: float, workers: int, lanes: int, max_queue_w
     wait it measures while serving; a longer queue would only hold jobs refused at their deadline.
     """
     return max(workers * lanes, math.ceil(workers / job_seconds * max_queue_wait))
+
+
+def batch_seconds(engine: Engine, params: ScryptParams) -> float:
+    """Seconds a full batch of ``params`` takes: the self-test's time where it ran these, else timed."""
+    tested = engine.tested_batch_seconds.get((params.n, params.r, params.p))
+    return tested if tested is not None else time_batch(engine, params)
 
 
 def time_batch(engine: Engine, params: ScryptParams) -> float:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 # Defined once in param_limits.py (the C build reads that file too); still importable from here.
 from scrypt_helper.engines.param_limits import MAX_BUFLEN, MAX_LOG2_N, MAX_P, MAX_R
@@ -90,6 +91,10 @@ class Engine(abc.ABC):
     wipes_state: bool = False
     #: Whether contexts opened now lock their buffers in RAM (see ``lock_buffers``).
     locks_memory: bool = False
+    #: Seconds each full batch of the self-test took, by (N, r, p), its buffers reserved first
+    #: (empty until the self-test runs): the node's start-up estimate of a batch, where it needs one
+    #: of these, without timing another.
+    tested_batch_seconds: Mapping[tuple[int, int, int], float] = MappingProxyType({})
 
     @abc.abstractmethod
     def open_context(self) -> HashContext:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from types import MappingProxyType
 
 from scrypt_helper.engines import vectors
 from scrypt_helper.engines.base import Engine, EngineUnavailable, SelfTestFailed
@@ -56,14 +58,20 @@ def self_test(engine: Engine) -> None:
     """Check the engine against published answers; raise SelfTestFailed on any mismatch.
 
     Every lane of a full batch is checked: the PiCL answers alternate across the
-    lanes so that a lane mix-up shows as a wrong output.
+    lanes so that a lane mix-up shows as a wrong output. Each batch's seconds are kept in
+    ``engine.tested_batch_seconds``.
     """
     ctx = engine.open_context()
+    sets = list(dict.fromkeys(answer.params for answer in SELF_TEST_VECTORS))
+    seconds = {}
     try:
-        for params in dict.fromkeys(answer.params for answer in SELF_TEST_VECTORS):
+        ctx.reserve(max(sets, key=lambda params: params.romix_bytes * params.p))
+        for params in sets:
             answers = [a for a in SELF_TEST_VECTORS if a.params == params]
             batch = [answers[i % len(answers)] for i in range(ctx.lanes)]
+            started = time.perf_counter()
             outputs = ctx.hash_batch(params, [a.password for a in batch])
+            seconds[params.n, params.r, params.p] = time.perf_counter() - started
             for lane, (answer, output) in enumerate(zip(batch, outputs, strict=True)):
                 if output != answer.output:
                     raise SelfTestFailed(
@@ -72,6 +80,7 @@ def self_test(engine: Engine) -> None:
                     )
     finally:
         ctx.close()
+    engine.tested_batch_seconds = MappingProxyType(seconds)
 
 
 def select_engine(name: str = "auto") -> Engine:
