@@ -34,6 +34,12 @@
         _mm_stream_si128((__m128i *)(void *)((p)[0] + (off)), _mm256_castsi256_si128(v));     \
         _mm_stream_si128((__m128i *)(void *)((p)[1] + (off)), _mm256_extracti128_si256(v, 1)); \
     } while (0)
+/* Rows k and k + 1 of lane 0 are the low halves of a and b; of lane 1, the high halves. */
+#define SIMD_SCATTER_PAIR(p, off, a, b)                                                                      \
+    do {                                                                                                   \
+        _mm256_stream_si256((__m256i *)(void *)((p)[0] + (off)), _mm256_permute2x128_si256((a), (b), 0x20)); \
+        _mm256_stream_si256((__m256i *)(void *)((p)[1] + (off)), _mm256_permute2x128_si256((a), (b), 0x31)); \
+    } while (0)
 
 #define SIMD_G 3
 #define SIMD_NAME(base) base##_avx2x6
@@ -57,6 +63,7 @@
 #undef SIMD_STORE
 #undef SIMD_GATHER
 #undef SIMD_SCATTER
+#undef SIMD_SCATTER_PAIR
 
 /* --- one hash in xmm registers --- */
 #define SIMD_G 1

@@ -21,6 +21,13 @@
  *                        non-temporal store (V is written once, read much
  *                        later at random: skipping the cache saves the
  *                        read-for-ownership traffic)
+ *   SIMD_SCATTER_PAIR(p, off, a, b)  optional: rows k and k+1 (a, b) of each
+ *                        lane h at p[h] + off, as one 32-byte non-temporal
+ *                        store per lane (AVX2: a 64-byte line in two stores
+ *                        instead of four; each 16-byte stream store left
+ *                        the write-combining buffers a partial line, which
+ *                        cost ROMix's first loop about as much as its
+ *                        compute on AMD Zen 3)
  *   SIMD_FENCE()         orders the non-temporal stores (sfence)
  *
  * Blocks are in the diagonal word order (see scrypt_native.h): row 0 is
@@ -139,10 +146,14 @@ TPL_INLINE void SIMD_NAME(blockmix_step)(SIMD_VEC x[SIMD_G][4], uint8_t *const *
     SIMD_NAME(salsa20_8)(x + g0, ng);
     TPL_FOR_G if (g >= g0 && g < g0 + ng) {
         ob = (bs[g] >> 1) + (bs[g] & 1) * r;
-        TPL_FOR_K {
-            SIMD_STORE(out[g] + TPL_OFF(ob, g, k), x[g][k]);
-            if (vo)
-                SIMD_SCATTER(vo + g * SIMD_W, ob * 64 + (size_t)k * 16, x[g][k]);
+        TPL_FOR_K SIMD_STORE(out[g] + TPL_OFF(ob, g, k), x[g][k]);
+        if (vo) {
+#ifdef SIMD_SCATTER_PAIR
+            SIMD_SCATTER_PAIR(vo + g * SIMD_W, ob * 64, x[g][0], x[g][1]);
+            SIMD_SCATTER_PAIR(vo + g * SIMD_W, ob * 64 + 32, x[g][2], x[g][3]);
+#else
+            TPL_FOR_K SIMD_SCATTER(vo + g * SIMD_W, ob * 64 + (size_t)k * 16, x[g][k]);
+#endif
         }
     }
 }
