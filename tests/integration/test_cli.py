@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 import subprocess
 import sys
 
@@ -130,6 +132,45 @@ def test_engines_lists_every_engine_that_runs_here_with_its_self_test():
         assert lines["native-portable"][2] == "pass"
     assert lines["libsodium"][2] == "pass"
     assert lines["libsodium"][4] == "1.00"
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("scrypt_helper._native") is None, reason="the kernel is not built"
+)
+def test_engines_reference_alternates_each_native_variant_with_py_scrypt():
+    done = scrypt_helper("engines", "--reference", "--tiny", "--seconds", "0.1", "--rounds", "2")
+    assert done.returncode == 0, done.stderr
+    rounds = re.findall(
+        r"^round (\d): (native-\w+) [\d.]+ h/s \(\d lanes\), py-scrypt [\d.]+ h/s: ([\d.]+)x$",
+        done.stdout,
+        re.MULTILINE,
+    )
+    variants = sorted({name for _, name, _ in rounds})
+    assert variants
+    assert "native-portable" not in variants
+    # Each variant once a round, the reference measured after each.
+    assert [(int(n), name) for n, name, _ in rounds] == [(n, name) for n in (1, 2) for name in variants]
+    for name in variants:
+        ratios = [float(ratio) for _, each, ratio in rounds if each == name]
+        median = re.search(rf"^{name} against py-scrypt: median ([\d.]+)x", done.stdout, re.MULTILINE)
+        assert median is not None
+        assert float(median[1]) == pytest.approx(sum(ratios) / 2, abs=0.01)
+
+
+def test_engines_reference_without_py_scrypt_says_how_to_install_it(tmp_path):
+    # A module named scrypt that cannot be imported stands in for its absence.
+    (tmp_path / "scrypt.py").write_text("raise ImportError('absent')\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "scrypt_helper", "engines", "--reference", "--tiny", "--seconds", "0.1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "py-scrypt is not installed (pip install scrypt, or the bench extra)" in done.stderr
 
 
 def test_the_commands_need_no_development_package():

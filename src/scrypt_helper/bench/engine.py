@@ -1,8 +1,10 @@
-"""Raw engine throughput: hashes per second on T threads, one context per thread."""
+"""Raw engine throughput: hashes per second on T threads, one context per thread; and each native
+variant against py-scrypt, the 2013 helper's engine, alternated."""
 
 from __future__ import annotations
 
 import os
+import statistics
 import threading
 import time
 from dataclasses import dataclass
@@ -110,3 +112,47 @@ def list_engines(seconds: float, threads: list[int], params: ScryptParams = PICL
 
 def _ratio(figure: EngineFigure, base: dict[int, float]) -> float:
     return figure.hashes_per_second / base[figure.threads] if figure.threads in base else float("nan")
+
+
+REFERENCE = "py-scrypt"
+
+
+def reference_rate(params: ScryptParams, seconds: float) -> float:
+    """Hashes per second of py-scrypt (the ``scrypt`` package: Tarsnap's code, which the 2013
+    helper ran) on this thread; EngineUnavailable where it is not installed."""
+    try:
+        import scrypt  # type: ignore[import-untyped]  # the bench extra
+    except ImportError:
+        raise EngineUnavailable(
+            f"{REFERENCE} is not installed (pip install scrypt, or the bench extra)"
+        ) from None
+    data = os.urandom(32)
+    scrypt.hash(data, params.salt, params.n, params.r, params.p, params.buflen)  # warm-up
+    done = 0
+    began = time.perf_counter()
+    while (elapsed := time.perf_counter() - began) < seconds:
+        scrypt.hash(data, params.salt, params.n, params.r, params.p, params.buflen)
+        done += 1
+    return done / elapsed
+
+
+def compare_with_reference(params: ScryptParams, seconds: float, rounds: int) -> dict[str, list[float]]:
+    """Each native variant that runs here against py-scrypt, one thread each, the reference measured
+    right after each variant, ``rounds`` times over (the machine's speed drifts); each pair printed
+    as it is measured, then each variant's median ratio. Returns the ratios by variant."""
+    engines = [e for e in available_engines() if e.name.startswith("native-") and e.name != "native-portable"]
+    ratios: dict[str, list[float]] = {engine.name: [] for engine in engines}
+    for round_ in range(1, rounds + 1):
+        for engine in engines:
+            mine = measure_engine(engine, params, threads=1, seconds=seconds).hashes_per_second
+            theirs = reference_rate(params, seconds)
+            ratios[engine.name].append(mine / theirs)
+            print(
+                f"round {round_}: {engine.name} {mine:.1f} h/s ({engine.lanes} lanes), "
+                f"{REFERENCE} {theirs:.2f} h/s: {mine / theirs:.2f}x",
+                flush=True,
+            )
+    for name, each in ratios.items():
+        listed = ", ".join(f"{ratio:.2f}" for ratio in each)
+        print(f"{name} against {REFERENCE}: median {statistics.median(each):.2f}x ({listed})")
+    return ratios

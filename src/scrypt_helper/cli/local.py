@@ -13,7 +13,7 @@ from scrypt_helper.cli.arguments import (
     hash_arguments,
     positive,
 )
-from scrypt_helper.engines import select_engine
+from scrypt_helper.engines import EngineUnavailable, select_engine
 from scrypt_helper.engines.vectors import PICL_PARAMS
 
 
@@ -35,6 +35,13 @@ def register(commands: Commands) -> None:
         "--threads", type=comma_list(positive(int)), default="1", help="comma-separated thread counts"
     )
     engines.add_argument("--tiny", action="store_true", help="N=1024 instead of the production parameters")
+    engines.add_argument(
+        "--reference",
+        action="store_true",
+        help="instead, each native variant against py-scrypt (the 2013 helper's engine; the bench extra), "
+        "one thread each, alternated --rounds times",
+    )
+    engines.add_argument("--rounds", type=positive(int), default=3, help="rounds of --reference (default: 3)")
     engines.set_defaults(handler=cmd_engines)
 
 
@@ -51,8 +58,14 @@ def cmd_hash(args: argparse.Namespace) -> int:
 
 def cmd_engines(args: argparse.Namespace) -> int:
     """Print each engine that runs here with its self-test result and speed."""
-    from scrypt_helper.bench.engine import TINY_PARAMS, list_engines
+    from scrypt_helper.bench.engine import TINY_PARAMS, compare_with_reference, list_engines
 
     params = TINY_PARAMS if args.tiny else PICL_PARAMS
+    if args.reference:
+        try:
+            compare_with_reference(params, seconds=args.seconds, rounds=args.rounds)
+        except EngineUnavailable as exc:
+            return complain("engines", exc, 1)
+        return 0
     list_engines(seconds=args.seconds, threads=args.threads, params=params)
     return 0
