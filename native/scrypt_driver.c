@@ -345,6 +345,19 @@ static int fit_buffer(struct scrypt_bigbuf *bb, size_t need, size_t full, int ho
     }
 }
 
+/* Both buffers for a batch of these sizes: ROMix's V holding `need` bytes
+ * (a full batch's is sz->big_bytes), and the small state. */
+static int fit_buffers(struct scrypt_ctx *ctx, const struct scrypt_sizes *sz, size_t need)
+{
+    int rc = fit_buffer(&ctx->buf, need, sz->big_bytes, ctx->dirty, ctx->lock_memory);
+
+    if (ctx->buf.p == NULL)
+        ctx->dirty = 0;
+    if (rc == SCRYPT_OK)
+        rc = fit_buffer(&ctx->scratch, sz->scratch_bytes, sz->scratch_bytes, 1, ctx->lock_memory);
+    return rc;
+}
+
 int scrypt_ctx_reserve(struct scrypt_ctx *ctx, const struct scrypt_params *prm)
 {
     struct scrypt_sizes sz;
@@ -355,11 +368,7 @@ int scrypt_ctx_reserve(struct scrypt_ctx *ctx, const struct scrypt_params *prm)
     rc = scrypt_batch_sizes(prm, ctx->lanes, ctx->lanes, &sz);
     if (rc != SCRYPT_OK)
         return rc;
-    rc = fit_buffer(&ctx->buf, sz.big_bytes, sz.big_bytes, ctx->dirty, ctx->lock_memory);
-    if (ctx->buf.p == NULL)
-        ctx->dirty = 0;
-    if (rc == SCRYPT_OK)
-        rc = fit_buffer(&ctx->scratch, sz.scratch_bytes, sz.scratch_bytes, 1, ctx->lock_memory);
+    rc = fit_buffers(ctx, &sz, sz.big_bytes);
     if (rc != SCRYPT_OK)
         return rc;
     /* Writing every byte maps every page now, and leaves nothing of an earlier batch. */
@@ -463,11 +472,7 @@ int scrypt_hash_batch(struct scrypt_ctx *ctx, const uint8_t *const *inputs, cons
 
     /* ROMix's V: 128r * N bytes for each lane of the widest pass (at most
      * ctx->lanes, so within sz.big_bytes). */
-    rc = fit_buffer(&ctx->buf, sz.lane_bytes * widest, sz.big_bytes, ctx->dirty, ctx->lock_memory);
-    if (ctx->buf.p == NULL)
-        ctx->dirty = 0;
-    if (rc == SCRYPT_OK)
-        rc = fit_buffer(&ctx->scratch, sz.scratch_bytes, sz.scratch_bytes, 1, ctx->lock_memory);
+    rc = fit_buffers(ctx, &sz, sz.lane_bytes * widest);
     if (rc != SCRYPT_OK)
         return rc;
     scratch_layout(&s, ctx->scratch.p, &sz);

@@ -9,10 +9,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_measurement(module: str, *args: str, out: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m module args --out out`` from the checkout's root; it must exit 0 without a traceback."""
+def run_measurement(module: str, *args: str, out: Path | None) -> subprocess.CompletedProcess[str]:
+    """``python -m module args --out out`` (no ``--out`` where ``out`` is None) from the checkout's
+    root; it must exit 0 without a traceback."""
     done = subprocess.run(
-        [sys.executable, "-m", module, *args, "--out", str(out)],
+        [sys.executable, "-m", module, *args, *(("--out", str(out)) if out is not None else ())],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from scrypt_helper.engines.native import available_variants
-from tests.measuring import ROOT
+from tests.measuring import run_measurement
 
 pytestmark = pytest.mark.skipif(
     "avx2" not in available_variants() or shutil.which("objdump") is None or shutil.which("gcc") is None,
@@ -35,15 +33,7 @@ FIGURES = (
 
 
 def test_the_accounting_counts_the_compiled_salsa_and_prints_each_bound():
-    done = subprocess.run(
-        [sys.executable, "-m", "harness.kernel_bound", "--n", "1024"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_measurement("harness.kernel_bound", "--n", "1024", out=None)
     figures = dict(re.findall(r"^(\w+) ([\d,.]+)", done.stdout, re.MULTILINE))
     for name in FIGURES:
         assert float(figures[name].replace(",", "")) > 0, name

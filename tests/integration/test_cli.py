@@ -17,7 +17,9 @@ from scrypt_helper.engines.vectors import PICL
 from tests.conftest import SMALL, allowed_json, local_node
 
 
-def scrypt_helper(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def scrypt_helper(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "scrypt_helper", *args],
         input=stdin,
@@ -25,6 +27,7 @@ def scrypt_helper(*args: str, stdin: str = "") -> subprocess.CompletedProcess[st
         text=True,
         timeout=120,
         check=False,
+        env=env,
     )
 
 
@@ -160,14 +163,8 @@ def test_engines_reference_alternates_each_native_variant_with_py_scrypt():
 def test_engines_reference_without_py_scrypt_says_how_to_install_it(tmp_path):
     # A module named scrypt that cannot be imported stands in for its absence.
     (tmp_path / "scrypt.py").write_text("raise ImportError('absent')\n")
-    done = subprocess.run(
-        [sys.executable, "-m", "scrypt_helper", "engines", "--reference", "--tiny", "--seconds", "0.1"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
-    )
+    environment = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = scrypt_helper("engines", "--reference", "--tiny", "--seconds", "0.1", env=environment)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "py-scrypt is not installed (pip install scrypt, or the bench extra)" in done.stderr
