@@ -31,6 +31,9 @@ QUICK_MODULES = ("tests/engines/test_engines.py",)
 # container image (the release gate, the image) last, by when its background build is done. The
 # cluster's timing checks run beside the light tiers, not beside the heavy integration files.
 RUN_ORDER = ("cluster", "deploy", "engines", "fuzz", "integration", "unit", "web", "loadtest", "image")
+# Cluster files that load both cores for their own figures: taken with the heavy integration files,
+# not beside the cluster's timing checks.
+RUN_AS = {"tests/cluster/test_harness_figures.py": "integration"}
 
 
 def tier_of(item: pytest.Item) -> str | None:
@@ -47,7 +50,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if tier in QUICK or item.path.relative_to(root).as_posix() in QUICK_MODULES:
             item.add_marker(pytest.mark.quick)
     rank = {tier: index for index, tier in enumerate(RUN_ORDER)}
-    items.sort(key=lambda item: rank.get(tier_of(item) or "", len(RUN_ORDER)))  # stable: files stay whole
+
+    def run_rank(item: pytest.Item) -> int:
+        tier = RUN_AS.get(item.path.relative_to(root).as_posix(), tier_of(item))
+        return rank.get(tier or "", len(RUN_ORDER))
+
+    items.sort(key=run_rank)  # stable: files stay whole
 
 
 def pytest_report_header() -> str:
