@@ -326,3 +326,14 @@ def test_overload_parts_are_chosen_by_name_and_only_those_are_drawn(tmp_path):
     }
     paths = draw_overload_plots(only_open_loop, tmp_path, "bench-overload")
     assert [path.name for path in paths] == ["bench-overload-goodput.png"]
+
+
+@pytest.mark.parametrize("seconds", [0.5, 2.0, 10.0])
+def test_the_normal_client_beside_a_flood_starts_after_it_and_ends_before_it(seconds):
+    from scrypt_helper.bench.abuse import flood_phases
+
+    settle, beside = flood_phases(seconds)
+    assert settle > 0
+    assert beside > 0
+    assert settle + beside < seconds
+    assert settle == min(0.5, seconds / 4)

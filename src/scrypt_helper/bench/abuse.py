@@ -20,6 +20,14 @@ from scrypt_helper_client import request_body
 FLOODER = (("X-Forwarded-For", "203.0.113.66"),)
 
 
+def flood_phases(seconds: float) -> tuple[float, float]:
+    """The flood lasts ``seconds``: the seconds it runs before the normal client starts (for its
+    connections and its allowed hashes), and the normal client's seconds, which end that long
+    before the flood does."""
+    settle = min(0.5, seconds / 4)
+    return settle, seconds - 2 * settle
+
+
 def measure_flood(params: ScryptParams, allowed: str, args: argparse.Namespace) -> dict[str, Any]:
     """A normal client's latency alone, then beside a client flooding past its limit."""
     rules = "scrypt : ip : 30 : 60s : 600s : block"
@@ -31,9 +39,10 @@ def measure_flood(params: ScryptParams, allowed: str, args: argparse.Namespace) 
         body = json.dumps(request_body(params, bytes(32))).encode()
         flooder = Requests(node.host, node.port, body, headers=FLOODER)
         progress(f"flood from one address ({args.flood_connections} connections) beside the normal client")
+        settle, beside = flood_phases(args.seconds)
         flood = ClosedLoop(flooder, connections=args.flood_connections, seconds=args.seconds).start()
-        time.sleep(0.5)  # let the flooder connect and pass its 30 allowed hashes
-        during = asyncio.run(hash_clients(node.url, params, 1, args.seconds - 1.0, clients="users"))
+        time.sleep(settle)  # let the flooder connect and pass its 30 allowed hashes
+        during = asyncio.run(hash_clients(node.url, params, 1, beside, clients="users"))
         statuses = flood.result().statuses
     return {
         "flood_responses": {str(status): count for status, count in sorted(statuses.items())},
