@@ -29,7 +29,18 @@ class EngineFigure:
 
 
 def measure_engine(engine: Engine, params: ScryptParams, threads: int, seconds: float) -> EngineFigure:
-    """Run full batches on ``threads`` threads for about ``seconds``; count finished hashes."""
+    """Hashes per second of full batches on ``threads`` threads, and a lone hash's latency."""
+    return EngineFigure(
+        engine=engine.name,
+        lanes=engine.lanes,
+        threads=threads,
+        hashes_per_second=hashes_per_second(engine, params, threads, seconds),
+        single_hash_ms=single_hash_ms(engine, params),
+    )
+
+
+def hashes_per_second(engine: Engine, params: ScryptParams, threads: int, seconds: float) -> float:
+    """Run full batches on ``threads`` threads for about ``seconds``; finished hashes per second."""
     done = [0] * threads
     start = threading.Barrier(threads + 1)
     stop_at = [0.0]
@@ -55,14 +66,7 @@ def measure_engine(engine: Engine, params: ScryptParams, threads: int, seconds: 
     stop_at[0] = began + seconds
     for thread in pool:
         thread.join()
-    elapsed = time.perf_counter() - began
-    return EngineFigure(
-        engine=engine.name,
-        lanes=engine.lanes,
-        threads=threads,
-        hashes_per_second=sum(done) / elapsed,
-        single_hash_ms=single_hash_ms(engine, params),
-    )
+    return sum(done) / (time.perf_counter() - began)
 
 
 def single_hash_ms(engine: Engine, params: ScryptParams, repeats: int = 3) -> float:
@@ -144,7 +148,7 @@ def compare_with_reference(params: ScryptParams, seconds: float, rounds: int) ->
     ratios: dict[str, list[float]] = {engine.name: [] for engine in engines}
     for round_ in range(1, rounds + 1):
         for engine in engines:
-            mine = measure_engine(engine, params, threads=1, seconds=seconds).hashes_per_second
+            mine = hashes_per_second(engine, params, threads=1, seconds=seconds)
             theirs = reference_rate(params, seconds)
             ratios[engine.name].append(mine / theirs)
             print(
