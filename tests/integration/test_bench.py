@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import tempfile
 
 import pytest
 
+from scrypt_helper.bench.local_servers import LocalServer
 from tests.measuring import run_measurement
 
 
@@ -79,3 +81,12 @@ def test_each_other_mode_runs_to_its_report_on_tiny_parameters(tmp_path, mode, f
     assert written
     if mode == "abuse":  # even a short run measures the normal client beside the flood
         assert written["flood"]["normal_during_flood"]["ok"] > 0
+
+
+def test_a_local_server_that_never_answers_says_why_and_keeps_no_log_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    server = LocalServer(queue_size="many")
+    with pytest.raises(RuntimeError, match="--queue-size"):
+        server.start()
+    assert list(tmp_path.iterdir()) == []
+    assert "--queue-size" in server.logs()

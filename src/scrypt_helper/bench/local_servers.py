@@ -68,7 +68,11 @@ class LocalServer(ChildProcess):
 
     def start(self, timeout: float | None = None) -> Self:
         self.log_path = Path(tempfile.mkstemp(prefix="scrypt-helper-", suffix=".log")[1])
-        return super().start(timeout)
+        try:
+            return super().start(timeout)
+        except BaseException:
+            self.stop()  # a server that never answered keeps no log file either
+            raise
 
     def stop(self, timeout: float | None = None) -> int | None:
         code = super().stop(timeout)
