@@ -55,25 +55,25 @@ def salsa_instructions(exe: Path) -> Counter[str]:
 
 
 def accounting(figures: dict[str, float], counts: Counter[str], n: int, r: int = 8) -> dict[str, float]:
-    """The bounds, in hashes per second of one thread, and the kernel's share of the tightest."""
-    salsas_per_hash = 2 * n * 2 * r
+    """The bounds, in hashes per second of one thread, and the kernel's share of the tightest. The
+    program's rates and times are per 6 hashes at ``n``; a hash here is one at N = 65536."""
+    salsas_per_hash = 2 * 65536 * 2 * r
     alu_per_hash = sum(counts[name] for name in ALU) / LANES
-    clock = figures["clock_ghz"] * 1e9
-    alu_bound = clock * figures["mix_ops_per_cycle"] / (alu_per_hash * salsas_per_hash)
-    v_bytes = LANES * n * 128 * r
+    cycles_per_hash = alu_per_hash * salsas_per_hash / figures["mix_ops_per_cycle"]
+    hashes = LANES * n / 65536  # what the timed loops computed
+    v_bytes = LANES * n * 128 * r  # V of all lanes: written by loop 1, read by loop 2
+    compute = (figures["loop1_compute_ms"] + figures["loop2_compute_ms"]) / 1e3
     loop1 = max(figures["loop1_compute_ms"] / 1e3, v_bytes / (figures["stream_gbs"] * 1e9))
     loop2 = max(figures["loop2_compute_ms"] / 1e3, v_bytes / (figures["random_block_gbs"] * 1e9))
-    combined = LANES * n / 65536 / (loop1 + loop2)
+    combined = hashes / (loop1 + loop2)
+    memory_per_hash = 65536 * 128 * r * 2  # V written once and read once
     return {
         "alu_ops_per_hash_per_salsa": alu_per_hash,
-        "cycles_per_hash_at_alu_bound": alu_per_hash * salsas_per_hash / figures["mix_ops_per_cycle"],
-        "alu_bound_hashes_per_second": alu_bound,
-        "compute_only_hashes_per_second": LANES
-        * n
-        / 65536
-        / ((figures["loop1_compute_ms"] + figures["loop2_compute_ms"]) / 1e3),
-        "memory_bytes_per_hash": 2 * n * 128 * r,
-        "bandwidth_at_measured_rate_gbs": 2 * n * 128 * r * figures["hashes_per_second"] * 65536 / n / 1e9,
+        "cycles_per_hash_at_alu_bound": cycles_per_hash,
+        "alu_bound_hashes_per_second": figures["clock_ghz"] * 1e9 / cycles_per_hash,
+        "compute_only_hashes_per_second": hashes / compute,
+        "memory_bytes_per_hash": memory_per_hash,
+        "bandwidth_at_measured_rate_gbs": memory_per_hash * figures["hashes_per_second"] / 1e9,
         "compute_and_memory_bound_hashes_per_second": combined,
         "share_of_that_bound": figures["hashes_per_second"] / combined,
     }
