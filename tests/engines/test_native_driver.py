@@ -52,3 +52,19 @@ def test_driver_under_sanitizers(tmp_path: Path) -> None:
     assert SUMMARY.search(proc.stdout), f"no summary line:\n{output[-8000:]}"
     # The portable variant runs everywhere, so at least its batches were checked.
     assert "variant portable: batches of 1..1 checked" in proc.stdout, output[-8000:]
+
+
+def test_kernels_this_cpu_cannot_run_are_built_unoptimised_and_the_others_as_they_run():
+    """The sanitized build spends its time optimising only the kernels this CPU will run."""
+    avx512 = Path("romix_avx512.c")
+    without = {"sse2", "avx2"}
+    assert sanitizer.optimisation(avx512, without) == sanitizer.UNRUNNABLE_OPT
+    assert sanitizer.optimisation(avx512, without | {"avx512f", "avx512vl"}) == sanitizer.KERNEL_OPT
+    assert sanitizer.optimisation(Path("romix_avx2.c"), without) == sanitizer.KERNEL_OPT
+    assert sanitizer.optimisation(Path("romix_portable.c"), set()) == sanitizer.KERNEL_OPT
+    assert sanitizer.optimisation(Path("scrypt_driver.c"), set()) == sanitizer.OPT
+    # Where the flags cannot be read, every kernel is optimised, as if it could run.
+    assert sanitizer.optimisation(avx512, None) == sanitizer.KERNEL_OPT
+    # Every SIMD kernel source is known, so none is built at -O0 by a missing entry.
+    kernels = {path.name for path in sanitizer.NATIVE.glob("romix_*.c")} - {"romix_portable.c"}
+    assert kernels == set(sanitizer.KERNEL_CPU_FLAGS)

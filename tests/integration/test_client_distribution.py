@@ -9,13 +9,14 @@ import re
 import subprocess
 import sys
 import zipfile
+from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from harness.bytecode import closure
 from tests.conftest import SMALL
 
 ROOT = Path(__file__).parents[2]
@@ -36,6 +37,26 @@ def client_wheel(into: Path) -> Path:
         check=True,
     )
     return next(into.glob("scrypt_helper_client-*.whl"))
+
+
+def closure(names: Iterable[str]) -> set[str]:
+    """The installed distributions ``names`` and everything they require, by canonical name."""
+    found: set[str] = set()
+    todo = [canonicalize_name(name) for name in names]
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        found.add(name)
+        for text in requires:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(canonicalize_name(requirement.name))
+    return found
 
 
 def locked_pins(names: set[str]) -> str:
