@@ -81,6 +81,7 @@ def test_each_other_mode_runs_to_its_report_on_tiny_parameters(tmp_path, mode, f
     assert written
     if mode == "abuse":  # even a short run measures the normal client beside the flood
         assert written["flood"]["normal_during_flood"]["ok"] > 0
+        assert written["ban_propagation"]["trials"] == 5  # --tiny's, not a full run's 20
 
 
 def test_a_local_server_that_never_answers_says_why_and_keeps_no_log_file(tmp_path, monkeypatch):
