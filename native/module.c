@@ -85,6 +85,26 @@ static int get_int_arg(PyObject *obj, const char *name, uint64_t *out)
     return 0;
 }
 
+/*
+ * N, r and p of a memory-sizing call (reserve, footprint) into *prm, checked
+ * as the driver checks a hash's (buflen 1: no output is made). -1 with an
+ * exception set on a bad value.
+ */
+static int get_memory_params(PyObject *N_obj, PyObject *r_obj, PyObject *p_obj, struct scrypt_params *prm)
+{
+    char why[80];
+
+    prm->buflen = 1;
+    if (get_int_arg(N_obj, "N", &prm->N) < 0 || get_int_arg(r_obj, "r", &prm->r) < 0 ||
+        get_int_arg(p_obj, "p", &prm->p) < 0)
+        return -1;
+    if (scrypt_check_params(prm, why, sizeof(why)) != SCRYPT_OK) {
+        PyErr_SetString(PyExc_ValueError, why);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- Context */
 
 typedef struct {
@@ -383,21 +403,14 @@ static PyObject *Context_reserve(ContextObject *self, PyObject *args)
 {
     PyObject *N_obj, *r_obj, *p_obj;
     struct scrypt_params prm;
-    char why[80];
     int rc;
 
     if (!PyArg_ParseTuple(args, "OOO:reserve", &N_obj, &r_obj, &p_obj))
         return NULL;
     if (context_enter(self) < 0)
         return NULL;
-    prm.buflen = 1;
-    if (get_int_arg(N_obj, "N", &prm.N) < 0 || get_int_arg(r_obj, "r", &prm.r) < 0 ||
-        get_int_arg(p_obj, "p", &prm.p) < 0)
+    if (get_memory_params(N_obj, r_obj, p_obj, &prm) < 0)
         goto fail;
-    if (scrypt_check_params(&prm, why, sizeof(why)) != SCRYPT_OK) {
-        PyErr_SetString(PyExc_ValueError, why);
-        goto fail;
-    }
     Py_BEGIN_ALLOW_THREADS
     rc = scrypt_ctx_reserve(&self->ctx, &prm);
     Py_END_ALLOW_THREADS
@@ -670,7 +683,6 @@ static PyObject *mod_footprint(PyObject *Py_UNUSED(module), PyObject *args, PyOb
     PyObject *name_obj, *N_obj, *r_obj, *p_obj;
     const struct scrypt_variant *v;
     struct scrypt_params prm;
-    char why[80];
     size_t bytes;
     int rc;
 
@@ -679,14 +691,8 @@ static PyObject *mod_footprint(PyObject *Py_UNUSED(module), PyObject *args, PyOb
     v = find_variant(name_obj);
     if (v == NULL)
         return NULL;
-    prm.buflen = 1;
-    if (get_int_arg(N_obj, "N", &prm.N) < 0 || get_int_arg(r_obj, "r", &prm.r) < 0 ||
-        get_int_arg(p_obj, "p", &prm.p) < 0)
+    if (get_memory_params(N_obj, r_obj, p_obj, &prm) < 0)
         return NULL;
-    if (scrypt_check_params(&prm, why, sizeof(why)) != SCRYPT_OK) {
-        PyErr_SetString(PyExc_ValueError, why);
-        return NULL;
-    }
     rc = scrypt_ctx_footprint(v, &prm, &bytes);
     if (rc != SCRYPT_OK) {
         raise_status(rc, &prm);
