@@ -29,6 +29,7 @@ from harness.topology import compose_topology
 from scrypt_helper.bench.load import Reply, closed_loop, request_bytes
 from scrypt_helper.bench.local_servers import LocalRedis, LocalServer, free_port
 from scrypt_helper.bench.server_process import read_log
+from scrypt_helper.bench.tls import http_get
 
 NGINX_DIR = Path(__file__).resolve().parents[1] / "deploy" / "nginx"
 PLACEHOLDER = re.compile(r"@[A-Z_]+@")
@@ -133,7 +134,7 @@ class LocalNginx(Daemon):
         return [self.binary, "-p", str(self.workdir), "-c", str(self.config)]
 
     def answers(self) -> bool:
-        return httpx.get(self.url + "/__lbheartbeat__", timeout=1).status_code > 0  # any answer
+        return http_get(self.url + "/__lbheartbeat__", timeout=1).status_code > 0  # any answer
 
     def error_log(self) -> str:
         """nginx's error log, then what it wrote to stderr."""
@@ -211,7 +212,7 @@ class LocalCluster:
                 self.restart_node(index)
 
     def metrics(self, index: int) -> str:
-        return httpx.get(self.nodes[index].url + "/metrics", timeout=5).text
+        return http_get(self.nodes[index].url + "/metrics", timeout=5).text
 
     def stop(self) -> None:
         if self.nginx is not None:

@@ -21,6 +21,7 @@ import httpx
 
 from harness.daemons import Daemon, run_check
 from scrypt_helper.bench.local_servers import free_port
+from scrypt_helper.bench.tls import shared_tls
 
 
 def find_haproxy() -> str | None:
@@ -111,7 +112,7 @@ class LocalHAProxy(Daemon):
         self.check = check or HealthCheck()
         self.config = self.workdir / "haproxy.cfg"
         self.config.write_text(render_config(regions, self.ports, self.stats_port, self.check))
-        self._http = httpx.Client(timeout=2)
+        self._http = httpx.Client(timeout=2, verify=shared_tls())
 
     def url(self, region: str) -> str:
         """The frontend of the clients nearest ``region``."""

@@ -18,14 +18,13 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import httpx
-
 from harness.measurement import measurement_arguments, params_and_engine, report_name
 from scrypt_helper.bench.criteria import Figure, table
 from scrypt_helper.bench.hash_load import hash_clients
 from scrypt_helper.bench.local_servers import LocalServer, free_port
 from scrypt_helper.bench.report import run_header, write_report
 from scrypt_helper.bench.server_process import ChildProcess
+from scrypt_helper.bench.tls import http_get
 from scrypt_helper.core.config import allowed_params_json
 
 StartResponse = Callable[[str, list[tuple[str, str]]], object]
@@ -89,7 +88,7 @@ class Helper2013(ChildProcess):
         ]
 
     def answers(self) -> bool:
-        return httpx.get(self.url + "/", timeout=1).status_code == 200
+        return http_get(self.url + "/", timeout=1).status_code == 200
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,11 +19,10 @@ import tomllib
 from pathlib import Path
 from types import TracebackType
 
-import httpx
-
 from harness.background import built
 from scrypt_helper.bench.local_servers import free_port
 from scrypt_helper.bench.server_process import wait_until_answering
+from scrypt_helper.bench.tls import http_get
 
 IMAGE = "ghcr.io/mozilla-services/scrypt-helper"
 TEST_TAG = f"{IMAGE}:test"
@@ -282,7 +281,7 @@ class Container:
         wait_until_answering(
             f"container {self.name}",
             self._waiter,
-            lambda: httpx.get(f"{self.url}/__lbheartbeat__", timeout=1).status_code == 200,
+            lambda: http_get(f"{self.url}/__lbheartbeat__", timeout=1).status_code == 200,
             self.logs,
             self.startup_timeout if timeout is None else timeout,
             self.stop,

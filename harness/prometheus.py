@@ -23,6 +23,7 @@ import yaml
 
 from harness.daemons import Daemon
 from scrypt_helper.bench.local_servers import free_port
+from scrypt_helper.bench.tls import shared_tls
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[1] / "deploy" / "prometheus"
 JOB = "scrypt-helper"
@@ -124,7 +125,7 @@ class LocalPrometheus(Daemon):
         (self.workdir / "targets").mkdir()
         groups = [{"targets": list(hosts), "labels": {"group": name}} for name, hosts in targets.items()]
         (self.workdir / "targets" / "scrypt-helper.json").write_text(json.dumps(groups))
-        self.client = httpx.Client(base_url=self.url, timeout=10)
+        self.client = httpx.Client(base_url=self.url, timeout=10, verify=shared_tls())
 
     @property
     def url(self) -> str:

@@ -27,6 +27,7 @@ from scrypt_helper.bench.criteria import Figure, table
 from scrypt_helper.bench.hash_load import hash_clients
 from scrypt_helper.bench.local_servers import LocalRedis, LocalServer, free_port
 from scrypt_helper.bench.report import run_header, write_report
+from scrypt_helper.bench.tls import shared_tls
 from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper_client import request_body
@@ -92,7 +93,7 @@ def hashes_admitted(urls: list[str], params: ScryptParams, most: int, address: s
     each of ``urls`` until every one refuses (or ``most``)."""
     admitted, refusing = 0, set()
     body = request_body(params, b"\x07" * 32)
-    with httpx.Client(timeout=60, headers={"X-Forwarded-For": address}) as client:
+    with httpx.Client(timeout=60, headers={"X-Forwarded-For": address}, verify=shared_tls()) as client:
         for attempt in range(most):
             url = urls[attempt % len(urls)]
             status = client.post(url + "/", json=body).status_code

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import httpx
 
+from scrypt_helper.bench.tls import shared_tls
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper_client import request_body
 
@@ -32,7 +33,7 @@ class Drainable(Protocol):
 
 async def assert_sigterm_drains(server: Drainable, heartbeat_url: str, drain_seconds: float = 1.0) -> None:
     """Send SIGTERM once a production hash is in flight, then hold the server to the drain."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=server.url, timeout=60, verify=shared_tls()) as client:
         jobs = [
             asyncio.ensure_future(client.post("/", json=request_body(PICL_PARAMS, os.urandom(32))))
             for _ in range(HASHES)
@@ -41,7 +42,7 @@ async def assert_sigterm_drains(server: Drainable, heartbeat_url: str, drain_sec
             await asyncio.sleep(0.01)
         await asyncio.to_thread(server.signal, signal.SIGTERM)
         began = time.monotonic()
-        async with httpx.AsyncClient(base_url=server.url, timeout=5) as prober:
+        async with httpx.AsyncClient(base_url=server.url, timeout=5, verify=shared_tls()) as prober:
             while (probe := await prober.get("/__lbheartbeat__")).status_code == 200:
                 assert time.monotonic() - began < 1.0, "lbheartbeat never turned 503"
                 await asyncio.sleep(0.02)

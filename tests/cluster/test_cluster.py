@@ -19,6 +19,7 @@ import pytest
 
 from harness.cluster import LoadResult, LocalCluster, find_nginx, metric_value, run_load
 from scrypt_helper.bench.local_servers import LocalRedis
+from scrypt_helper.bench.tls import http_get, http_post, shared_tls
 from scrypt_helper.engines.vectors import PICL, PICL_PARAMS
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json
@@ -96,7 +97,7 @@ async def wait_until(predicate, timeout: float, what: str) -> None:
 
 
 def test_known_answers_through_nginx_and_a_clean_access_log(healthy: LocalCluster):
-    with httpx.Client(base_url=healthy.url, headers=LOAD_HEADERS, timeout=30) as client:
+    with httpx.Client(base_url=healthy.url, headers=LOAD_HEADERS, timeout=30, verify=shared_tls()) as client:
         for answer in PICL:
             response = client.post("/", json=request_body(answer.params, answer.password))
             assert response.status_code == 200, response.text
@@ -144,7 +145,9 @@ def test_requests_spread_over_every_node(healthy: LocalCluster):
 
 def test_a_rate_limit_hit_through_one_node_holds_on_every_node(healthy: LocalCluster):
     through_nginx = httpx.Client(
-        base_url=healthy.url, timeout=10, transport=httpx.HTTPTransport(local_address=VICTIM)
+        base_url=healthy.url,
+        timeout=10,
+        transport=httpx.HTTPTransport(local_address=VICTIM, verify=shared_tls()),
     )
     with through_nginx:
         statuses = [through_nginx.post("/", json=small_body()).status_code for _ in range(5)]
@@ -163,9 +166,9 @@ def test_a_rate_limit_hit_through_one_node_holds_on_every_node(healthy: LocalClu
     # Every node, asked directly with the header nginx would add, enforces the block set in Redis,
     # and only for that client.
     for node in healthy.nodes:
-        direct = httpx.post(node.url + "/", json=small_body(), headers={"X-Forwarded-For": VICTIM})
+        direct = http_post(node.url + "/", json=small_body(), headers={"X-Forwarded-For": VICTIM})
         assert direct.status_code == 429, node.url
-        other = httpx.post(node.url + "/", json=small_body(), headers={"X-Forwarded-For": "127.0.0.78"})
+        other = http_post(node.url + "/", json=small_body(), headers={"X-Forwarded-For": "127.0.0.78"})
         assert other.status_code == 200, node.url
     assert "limiting requests" not in healthy.nginx.error_log()  # type: ignore[union-attr]
 
@@ -173,7 +176,9 @@ def test_a_rate_limit_hit_through_one_node_holds_on_every_node(healthy: LocalClu
 async def test_nodes_that_shed_load_stay_in_nginx_and_its_heartbeat_answers(healthy: LocalCluster):
     """A node's 503 is load shed on purpose, and nginx retries it on the next node; it must not take
     the node out, or an overload takes every node out and nginx answers 503 to everything."""
-    async with httpx.AsyncClient(base_url=healthy.url, headers=LOAD_HEADERS, timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=healthy.url, headers=LOAD_HEADERS, timeout=30, verify=shared_tls()
+    ) as client:
         burst = [client.post("/", json=request_body(PICL_PARAMS, os.urandom(32))) for _ in range(48)]
         statuses = [answer.status_code for answer in await asyncio.gather(*burst)]
         beats = [(await client.get("/__lbheartbeat__")).status_code for _ in range(5)]
@@ -212,7 +217,7 @@ async def test_sigterm_drains_a_node_under_load_without_failures(healthy: LocalC
     signalled = time.monotonic()
 
     def lbheartbeat_down() -> bool:
-        return httpx.get(node.url + "/__lbheartbeat__", timeout=2).status_code == 503
+        return http_get(node.url + "/__lbheartbeat__", timeout=2).status_code == 503
 
     await wait_until(lbheartbeat_down, 1.0, "__lbheartbeat__ 503")
     assert await asyncio.to_thread(node.wait, 30) == 0

@@ -20,6 +20,7 @@ import pytest
 
 from harness.cluster import LocalCluster, find_nginx, metric_value, run_load
 from scrypt_helper.bench.local_servers import LocalRedis
+from scrypt_helper.bench.tls import shared_tls
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json
@@ -68,7 +69,7 @@ async def well_behaved(url: str, address: str) -> list[tuple[int, str]]:
     Returns every answer's status and message, in order.
     """
     seen: list[tuple[int, str]] = []
-    transport = httpx.AsyncHTTPTransport(local_address=address)
+    transport = httpx.AsyncHTTPTransport(local_address=address, verify=shared_tls())
     async with httpx.AsyncClient(base_url=url, transport=transport, timeout=20) as client:
         for _ in range(BUDGET):
             for _ in range(TRIES):

@@ -19,6 +19,7 @@ import pytest
 
 from harness.cluster import NGINX_DIR, LocalNginx, find_nginx, nginx_test
 from scrypt_helper.bench.local_servers import free_port
+from scrypt_helper.bench.tls import http_get, http_post
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
@@ -195,20 +196,20 @@ def test_the_production_config_terminates_tls_and_proxies(production_nginx, tmp_
         assert answer.status_code == 200
         assert answer.headers["strict-transport-security"].startswith("max-age=63072000")
         assert client.get("/metrics").status_code == 404
-    plain = httpx.get(f"http://127.0.0.1:{http_port}/", headers={"Host": "scrypt.example"})
+    plain = http_get(f"http://127.0.0.1:{http_port}/", headers={"Host": "scrypt.example"})
     assert plain.status_code == 301
     assert plain.headers["location"] == "https://scrypt.example/"
-    assert httpx.get(f"http://127.0.0.1:{http_port}/__lbheartbeat__").status_code == 200
+    assert http_get(f"http://127.0.0.1:{http_port}/__lbheartbeat__").status_code == 200
     assert '"status":200' in (tmp_path / "access.log").read_text()
 
 
 def test_nginx_refusals_are_json_like_the_service():
     dead = free_port()  # nothing listens there: every node is down
     with LocalNginx([dead], rate="1r/m", burst=1) as nginx:
-        too_big = httpx.post(nginx.url + "/", content=b"x" * 9000)
+        too_big = http_post(nginx.url + "/", content=b"x" * 9000)
         assert too_big.status_code == 413
         assert too_big.json()["errno"] == 113
-        unavailable = httpx.post(nginx.url + "/", json=request_body(SMALL, b"\x03"))
+        unavailable = http_post(nginx.url + "/", json=request_body(SMALL, b"\x03"))
         assert unavailable.status_code == 503
         assert unavailable.json() == {
             "code": 503,
@@ -217,14 +218,14 @@ def test_nginx_refusals_are_json_like_the_service():
             "message": "Service unavailable: no node answered",
         }
         assert unavailable.headers["retry-after"] == "1"
-        statuses = [httpx.post(nginx.url + "/", json=request_body(SMALL, b"\x03")) for _ in range(3)]
+        statuses = [http_post(nginx.url + "/", json=request_body(SMALL, b"\x03")) for _ in range(3)]
         limited = [r for r in statuses if r.status_code == 429]
         assert limited, [r.status_code for r in statuses]
         assert limited[0].json()["errno"] == 114
         assert limited[0].headers["retry-after"] == "1"
         # Health checks and GETs are never counted against the POST rate.
-        assert httpx.get(nginx.url + "/__lbheartbeat__").status_code == 503
-        hidden = httpx.get(nginx.url + "/__heartbeat__")
+        assert http_get(nginx.url + "/__lbheartbeat__").status_code == 503
+        hidden = http_get(nginx.url + "/__heartbeat__")
         assert hidden.status_code == 404
         assert hidden.json()["errno"] == 404
         assert hidden.headers["content-type"] == "application/json"

@@ -22,6 +22,7 @@ import pytest
 
 from harness.cluster import NGINX_DIR, find_nginx, nginx_test
 from scrypt_helper.bench.local_servers import free_port
+from scrypt_helper.bench.tls import http_post, shared_tls
 
 NGINX = find_nginx()
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)")
@@ -111,7 +112,7 @@ def addresses() -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
 
 
 def test_the_key_is_the_ipv4_address_or_the_ipv6_slash_64(nginx):
-    with httpx.Client(base_url=nginx, timeout=5) as client:
+    with httpx.Client(base_url=nginx, timeout=5, verify=shared_tls()) as client:
         for address in addresses():
             body = client.get("/key", headers={"X-Real-IP": str(address)}).content
             remote, _, key = body.partition(b"|")
@@ -128,7 +129,7 @@ def test_the_key_is_the_ipv4_address_or_the_ipv6_slash_64(nginx):
 
 def test_ipv6_clients_are_limited_by_their_slash_64(nginx):
     def post(address: str) -> int:
-        return httpx.post(nginx + "/", content=b"{}", headers={"X-Real-IP": address}, timeout=5).status_code
+        return http_post(nginx + "/", content=b"{}", headers={"X-Real-IP": address}, timeout=5).status_code
 
     assert post("2001:db8:1:2::1") == 200
     assert post("2001:db8:1:2:ffff:ffff:ffff:ffff") == 429  # another address of the same /64

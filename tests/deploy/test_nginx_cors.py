@@ -8,6 +8,7 @@ import pytest
 
 from harness.cluster import LocalNginx, find_nginx
 from scrypt_helper.bench.local_servers import free_port
+from scrypt_helper.bench.tls import http_post
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL
 
@@ -23,11 +24,11 @@ def readable_by_the_page(response: httpx.Response) -> None:
 
 def test_nginx_refusals_are_readable_cross_origin():
     with LocalNginx([free_port()], rate="1r/m", burst=1) as nginx:  # every node is down
-        too_big = httpx.post(nginx.url + "/", content=b"x" * 9000, headers=BROWSER)
+        too_big = http_post(nginx.url + "/", content=b"x" * 9000, headers=BROWSER)
         assert too_big.status_code == 413
         readable_by_the_page(too_big)
         statuses = [
-            httpx.post(nginx.url + "/", json=request_body(SMALL, b"\x03"), headers=BROWSER) for _ in range(3)
+            http_post(nginx.url + "/", json=request_body(SMALL, b"\x03"), headers=BROWSER) for _ in range(3)
         ]
         codes = [r.status_code for r in statuses]
         assert {503, 429} <= set(codes), codes  # no node answered; then nginx's own rate limit

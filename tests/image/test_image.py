@@ -10,10 +10,10 @@ import os
 import re
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from harness.image import Container, inspect_image, run_once, run_podman
+from scrypt_helper.bench.tls import http_get, http_post
 from scrypt_helper.engines.vectors import PICL, PICL_PARAMS
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json
@@ -38,7 +38,7 @@ def service(image: str) -> Iterator[Container]:
 
 
 def scrypt(container: Container, params, data: bytes) -> str:
-    response = httpx.post(container.url, json=request_body(params, data), timeout=30)
+    response = http_post(container.url, json=request_body(params, data), timeout=30)
     assert response.status_code == 200, response.text
     return response.json()["output"]
 
@@ -74,7 +74,7 @@ def test_the_service_runs_as_10001_on_a_read_only_root(service: Container):
 
 def test_the_healthcheck_and_version_json(service: Container, image: str):
     assert run_podman("healthcheck", "run", service.name, check=False).returncode == 0
-    version = httpx.get(f"{service.url}/__version__", timeout=5).json()
+    version = http_get(f"{service.url}/__version__", timeout=5).json()
     labels = inspect_image(image)["Config"]["Labels"]
     assert version["commit"] == labels["org.opencontainers.image.revision"]
     assert version["version"] == labels["org.opencontainers.image.version"]
@@ -82,7 +82,7 @@ def test_the_healthcheck_and_version_json(service: Container, image: str):
 
 
 def test_metrics_are_served_on_the_metrics_port(service: Container):
-    metrics = httpx.get(f"{service.metrics_url}/metrics", timeout=5)
+    metrics = http_get(f"{service.metrics_url}/metrics", timeout=5)
     assert metrics.status_code == 200
     assert "scrypt_helper_in_flight" in metrics.text
 

@@ -10,6 +10,7 @@ from collections import Counter
 
 import httpx
 
+from scrypt_helper.bench.tls import http_post, shared_tls
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
@@ -23,7 +24,7 @@ def test_a_client_blocked_by_a_scrypt_rule_still_counts_against_the_request_rule
     rules = "scrypt : ip : 1 : 60s : 60s : block; request : ip : 5 : 60s : 60s : ban"
     with (
         local_node(engine="hashlib", allowed_params=allowed_json(SMALL), rules=rules) as node,
-        httpx.Client(base_url=node.url, timeout=10) as client,
+        httpx.Client(base_url=node.url, timeout=10, verify=shared_tls()) as client,
     ):
         body = request_body(SMALL, b"\x01")
         assert client.post("/", json=body).status_code == 200
@@ -59,8 +60,8 @@ def test_bursts_never_admit_more_than_the_queue_and_the_worker_hold():
 
 def test_without_early_admission_every_request_is_judged_through_asgi_alike():
     with local_node(engine="hashlib", allowed_params=allowed_json(SMALL), early_admission="false") as node:
-        refused = httpx.post(node.url + "/", content=b"{}", headers={"X-Request-Id": "no-early-admission"})
+        refused = http_post(node.url + "/", content=b"{}", headers={"X-Request-Id": "no-early-admission"})
         assert (refused.status_code, refused.json()["errno"]) == (400, 108)
         assert refused.headers["x-request-id"] == "no-early-admission"
         assert {"date", "vary", "cache-control", "x-content-type-options"} <= set(refused.headers)
-        assert httpx.post(node.url + "/", json=request_body(SMALL, b"\x01")).status_code == 200
+        assert http_post(node.url + "/", json=request_body(SMALL, b"\x01")).status_code == 200

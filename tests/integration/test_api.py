@@ -12,6 +12,7 @@ import os
 import httpx
 import pytest
 
+from scrypt_helper.bench.tls import http_get, http_post, shared_tls
 from scrypt_helper.engines.vectors import PICL, PICL_PARAMS
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, assert_error
@@ -19,8 +20,8 @@ from tests.conftest import SMALL, assert_error
 
 def post(server, payload: object, **kwargs: object) -> httpx.Response:
     if not isinstance(payload, dict):
-        return httpx.post(server.url + "/", content=payload, timeout=30, **kwargs)
-    return httpx.post(server.url + "/", json=payload, timeout=30, **kwargs)
+        return http_post(server.url + "/", content=payload, timeout=30, **kwargs)
+    return http_post(server.url + "/", json=payload, timeout=30, **kwargs)
 
 
 @pytest.mark.parametrize("vector", PICL, ids=["known-1", "known-2"])
@@ -45,7 +46,7 @@ def test_oversized_body_is_413_whether_declared_or_streamed(server):
 
 def test_security_headers_and_no_server_banner(server):
     for response in (
-        httpx.get(server.url + "/"),
+        http_get(server.url + "/"),
         post(server, b"{}"),
         post(server, request_body(SMALL, b"\x01")),
     ):
@@ -59,7 +60,7 @@ async def test_many_concurrent_clients_all_get_their_own_answer(server):
     async def one(address: str, data: bytes) -> str:
         # Each from its own loopback address, as many clients would be (one address may hold only
         # --max-connections-per-client connections).
-        transport = httpx.AsyncHTTPTransport(local_address=address)
+        transport = httpx.AsyncHTTPTransport(local_address=address, verify=shared_tls())
         async with httpx.AsyncClient(base_url=server.url, timeout=30, transport=transport) as client:
             response = await client.post("/", json=request_body(SMALL, data))
         assert response.status_code == 200

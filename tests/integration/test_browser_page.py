@@ -19,10 +19,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlencode
 
-import httpx
 import pytest
 
 from scrypt_helper.bench.local_servers import LocalServer, free_port
+from scrypt_helper.bench.tls import http_get, http_post
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
@@ -92,7 +92,7 @@ def nodes(starting, browser) -> dict[str, LocalServer]:
     servers, started = starting
     for future in started:
         future.result()
-    httpx.post(servers["blocking"].url + "/", json=request_body(SMALL, b"x"))  # its one request
+    http_post(servers["blocking"].url + "/", json=request_body(SMALL, b"x"))  # its one request
     return servers
 
 
@@ -131,7 +131,7 @@ def stretch_in_page(browser, tmp_path: Path, origin: str, helper: str, **query: 
 
 
 def hashes(node: LocalServer) -> float:
-    match = re.search(r"^scrypt_helper_batch_size_count (\S+)$", httpx.get(node.url + "/metrics").text, re.M)
+    match = re.search(r"^scrypt_helper_batch_size_count (\S+)$", http_get(node.url + "/metrics").text, re.M)
     return float(match.group(1)) if match else 0.0
 
 
@@ -185,7 +185,7 @@ def test_the_page_waits_as_retry_after_says(browser, nodes, page_port, tmp_path)
     # fast sets the scene again (at most six times) rather than test nothing.
     for _ in range(6):
         time.sleep(1.1)  # the block of an earlier hash has passed
-        httpx.post(node.url + "/", json=request_body(SMALL, b"spend this second's hash"))
+        http_post(node.url + "/", json=request_body(SMALL, b"spend this second's hash"))
         shown = stretch_in_page(browser, tmp_path, f"http://127.0.0.1:{page_port}", node.url)
         assert shown["result"] == STRETCHED, shown
         events = shown["events"]

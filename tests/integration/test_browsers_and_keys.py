@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from scrypt_helper.bench.local_servers import LocalServer
+from scrypt_helper.bench.tls import http_get, shared_tls
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, assert_error, local_node
 
@@ -37,11 +38,15 @@ def node() -> Iterator[LocalServer]:
 
 
 def client_from(node: LocalServer, address: str) -> httpx.Client:
-    return httpx.Client(base_url=node.url, timeout=10, transport=httpx.HTTPTransport(local_address=address))
+    return httpx.Client(
+        base_url=node.url,
+        timeout=10,
+        transport=httpx.HTTPTransport(local_address=address, verify=shared_tls()),
+    )
 
 
 def hashes_answered(node: LocalServer) -> float:
-    text = httpx.get(node.url + "/metrics", timeout=5).text
+    text = http_get(node.url + "/metrics", timeout=5).text
     match = re.search(r"^scrypt_helper_hash_duration_seconds_count (\S+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
 

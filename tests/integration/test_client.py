@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
-import httpx
 import pytest
 
 from scrypt_helper.bench.local_servers import LocalServer, free_port
+from scrypt_helper.bench.tls import http_get, http_post
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper_client import (
@@ -45,7 +45,7 @@ def expected(data: bytes, params: ScryptParams = SMALL) -> bytes:
 
 
 def metric(url: str, name: str) -> float:
-    text = httpx.get(url + "/metrics").text
+    text = http_get(url + "/metrics").text
     match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
 
@@ -103,7 +103,7 @@ def nodes() -> Iterator[dict[str, LocalServer]]:
             stack.callback(node.stop)
         with ThreadPoolExecutor(len(servers)) as pool:
             list(pool.map(LocalServer.start, servers.values()))
-        httpx.post(servers["blocking"].url + "/", json=request_body(SMALL, b"first"))  # its one allowed hash
+        http_post(servers["blocking"].url + "/", json=request_body(SMALL, b"first"))  # its one allowed hash
         yield servers
 
 

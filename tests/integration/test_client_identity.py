@@ -12,6 +12,7 @@ from contextlib import ExitStack
 import httpx
 import pytest
 
+from scrypt_helper.bench.tls import shared_tls
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
@@ -27,7 +28,7 @@ def start() -> Iterator[Start]:
             node = stack.enter_context(
                 local_node(engine="hashlib", allowed_params=allowed_json(SMALL), drain_seconds=0, **flags)
             )
-            return stack.enter_context(httpx.Client(base_url=node.url, timeout=10))
+            return stack.enter_context(httpx.Client(base_url=node.url, timeout=10, verify=shared_tls()))
 
         yield run
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from scrypt_helper.bench.local_servers import free_port
+from scrypt_helper.bench.tls import http_get, http_post, shared_tls
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, assert_error, local_node
 
@@ -69,7 +70,7 @@ def test_a_slow_body_is_cut_off_too():
         assert not sent_whole(sock, trickle, interval=0.05)  # 90 bytes, one each 50 ms: 4.5 s
         assert time.perf_counter() - began < 2.5
         sock.close()
-        assert httpx.get(node.url + "/__lbheartbeat__").status_code == 200
+        assert http_get(node.url + "/__lbheartbeat__").status_code == 200
 
 
 def sent_whole(sock: socket.socket, data: bytes, interval: float) -> bool:
@@ -112,7 +113,9 @@ def rejections(metrics: str, reason: str) -> float:
 
 
 def other_client() -> httpx.Client:
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=OTHER_ADDRESS), timeout=10)
+    return httpx.Client(
+        transport=httpx.HTTPTransport(local_address=OTHER_ADDRESS, verify=shared_tls()), timeout=10
+    )
 
 
 def assert_hash_and_health_checks_answered(client: httpx.Client, url: str) -> None:
@@ -164,7 +167,7 @@ def test_behind_trusted_proxies_the_proxy_is_not_cut_off_and_health_checks_pass_
         try:
             assert {outcome(sock) for sock in held} == {"held"}
             # Beyond the cap, any request but a health check gets the JSON 503 ...
-            response = httpx.post(node.url + "/", json=request_body(SMALL, b"\x05"))
+            response = http_post(node.url + "/", json=request_body(SMALL, b"\x05"))
             assert_error(response, 503, 201)
             assert response.headers["retry-after"] == "1"
             assert {"date", "vary", "x-request-id", "x-content-type-options"} <= set(response.headers)
@@ -173,7 +176,7 @@ def test_behind_trusted_proxies_the_proxy_is_not_cut_off_and_health_checks_pass_
             assert outcome(slow) == "503"
             slow.close()
             # Health checks are answered as usual, on fresh and on reused connections.
-            with httpx.Client(timeout=10) as client:
+            with httpx.Client(timeout=10, verify=shared_tls()) as client:
                 for _ in range(3):
                     assert client.get(node.url + "/__lbheartbeat__").status_code == 200
                     assert client.head(node.url + "/__heartbeat__").status_code == 200
@@ -182,7 +185,7 @@ def test_behind_trusted_proxies_the_proxy_is_not_cut_off_and_health_checks_pass_
             for sock in held:
                 sock.close()
         time.sleep(0.2)
-        assert httpx.post(node.url + "/", json=request_body(SMALL, b"\x05")).status_code == 200
+        assert http_post(node.url + "/", json=request_body(SMALL, b"\x05")).status_code == 200
 
 
 def test_kubelet_probes_on_the_metrics_port_pass_while_the_service_port_is_full():
@@ -192,13 +195,13 @@ def test_kubelet_probes_on_the_metrics_port_pass_while_the_service_port_is_full(
     ) as node:
         held = open_slow_connections(node.port, 4)
         try:
-            assert_error(httpx.get(node.url + "/"), 503, 201)
+            assert_error(http_get(node.url + "/"), 503, 201)
             private = f"http://127.0.0.1:{metrics_port}"
-            heartbeat = httpx.get(private + "/__heartbeat__")
+            heartbeat = http_get(private + "/__heartbeat__")
             assert heartbeat.status_code == 200
             assert heartbeat.json()["status"] == "ok"
-            assert httpx.get(private + "/__lbheartbeat__").json() == {"status": "ok"}
-            assert "scrypt_helper_workers" in httpx.get(private + "/metrics").text
+            assert http_get(private + "/__lbheartbeat__").json() == {"status": "ok"}
+            assert "scrypt_helper_workers" in http_get(private + "/metrics").text
         finally:
             for sock in held:
                 sock.close()
@@ -218,7 +221,7 @@ def test_websocket_upgrades_are_plain_requests_and_leak_no_connection():
                 assert not sock.recv(4096).startswith(b"HTTP/1.1 101 ")
         time.sleep(0.2)
         # Every one of those connections was released: this address is under its cap of 2.
-        assert httpx.get(node.url + "/__lbheartbeat__").status_code == 200
+        assert http_get(node.url + "/__lbheartbeat__").status_code == 200
 
 
 def test_the_node_never_writes_core_dumps():

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from scrypt_helper.bench.local_servers import LocalServer
+from scrypt_helper.bench.tls import http_post, shared_tls
 from scrypt_helper.http.middleware.security_headers import SECURITY_HEADERS
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, assert_error, local_node
@@ -40,7 +41,7 @@ def assert_protected(response: httpx.Response) -> None:
 
 
 def post(node: LocalServer, body: bytes) -> httpx.Response:
-    return httpx.post(node.url + "/", content=body, headers=JSON, timeout=30)
+    return http_post(node.url + "/", content=body, headers=JSON, timeout=30)
 
 
 def test_the_reviews_utf16_body_is_a_400_with_the_security_headers(node):
@@ -87,7 +88,7 @@ def test_nesting_100000_deep_is_106(node, body, message):
 async def test_20_of_the_largest_review_bodies_at_once_are_106_and_health_checks_are_answered(node):
     body = review_body(LIMIT)
     limits = httpx.Limits(max_connections=32)
-    async with httpx.AsyncClient(base_url=node.url, timeout=30, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=node.url, timeout=30, limits=limits, verify=shared_tls()) as client:
         answers = await asyncio.gather(
             *(client.post("/", content=body, headers=JSON) for _ in range(20)),
             client.get("/__lbheartbeat__"),
@@ -110,7 +111,7 @@ def test_the_connection_cap_503_carries_the_security_headers_too():
             sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n")
             held.append(sock)
         try:
-            response = httpx.post(server.url + "/", json=request_body(SMALL, b"\x01"), timeout=10)
+            response = http_post(server.url + "/", json=request_body(SMALL, b"\x01"), timeout=10)
             assert_error(response, 503, 201)
             assert response.headers["retry-after"] == "1"
             assert_protected(response)

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from scrypt_helper.bench.local_servers import LocalServer
+from scrypt_helper.bench.tls import http_get, http_post, shared_tls
 from scrypt_helper.http.middleware.security_headers import SECURITY_HEADERS
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
@@ -107,7 +108,7 @@ def test_heads_streamed_without_end_cost_neither_memory_nor_the_heartbeat(node):
     for thread in streams:
         thread.start()
     latencies = []
-    with httpx.Client(base_url=node.url, timeout=10) as client:
+    with httpx.Client(base_url=node.url, timeout=10, verify=shared_tls()) as client:
         while any(thread.is_alive() for thread in streams):
             began = time.perf_counter()
             assert client.get("/__lbheartbeat__").status_code == 200
@@ -134,7 +135,7 @@ def test_a_trailer_never_becomes_a_request_header(node):
         status, _, body = read_answer(sock, bytearray())
         assert status == 200, body
     # The same address as a header is denied: the test would see it.
-    denied = httpx.post(node.url + "/", content=BODY, headers={"X-Forwarded-For": DENIED})
+    denied = http_post(node.url + "/", content=BODY, headers={"X-Forwarded-For": DENIED})
     assert denied.status_code == 403
 
 
@@ -180,7 +181,7 @@ def test_the_parsers_400_is_json_with_every_header_counted_and_logged_within_bud
             )
             assert set(headers) >= EVERY_REFUSAL
             assert closed(sock)
-    metrics = httpx.get(node.url + "/metrics").text
+    metrics = http_get(node.url + "/metrics").text
     assert 'scrypt_helper_rejections_total{reason="bad_request"} 40.0' in metrics
     time.sleep(1.2)  # the second's count is logged when it ends
     records = [json.loads(line) for line in node.logs().splitlines() if line.startswith("{")]

@@ -6,10 +6,10 @@ import json
 import socket
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from scrypt_helper.bench.local_servers import LocalServer
+from scrypt_helper.bench.tls import http_get
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
@@ -46,4 +46,4 @@ def answers(node: LocalServer, request: bytes) -> list[bytes]:
 )
 def test_a_folded_transfer_encoding_is_a_400_and_nothing_after_it_is_served(node, request_bytes):
     assert answers(node, request_bytes) == [b"HTTP/1.1 400 Bad Request"]
-    assert httpx.get(node.url + "/__lbheartbeat__", timeout=10).status_code == 200
+    assert http_get(node.url + "/__lbheartbeat__", timeout=10).status_code == 200

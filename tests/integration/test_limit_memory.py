@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from scrypt_helper.bench.local_servers import free_port
+from scrypt_helper.bench.tls import shared_tls
 from tests.conftest import SMALL, allowed_json, local_node
 
 CAP = 50
@@ -42,7 +43,7 @@ def test_a_flood_of_fresh_addresses_stays_within_the_cap_and_keeps_the_ban(redis
             processes=1,  # one process's store: its cap is the node's
             **flags,
         ) as node,
-        httpx.Client(base_url=node.url, timeout=10) as client,
+        httpx.Client(base_url=node.url, timeout=10, verify=shared_tls()) as client,
     ):
         assert [client.get("/", headers=OFFENDER).status_code for _ in range(4)] == [200, 200, 200, 429]
         statuses = [client.get("/", headers=flood_address(n)).status_code for n in range(FLOOD)]

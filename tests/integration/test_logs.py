@@ -11,6 +11,7 @@ from collections import Counter
 import httpx
 
 from scrypt_helper.bench.local_servers import free_port
+from scrypt_helper.bench.tls import http_get, http_post, shared_tls
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
@@ -20,11 +21,11 @@ def test_no_input_or_output_in_logs_even_at_debug():
     bad_input = os.urandom(20).hex()
     with local_node(engine="hashlib", log_level="DEBUG", allowed_params=allowed_json(SMALL)) as node:
         outputs = [
-            httpx.post(node.url + "/", json=request_body(SMALL, data)).json()["output"] for data in inputs
+            http_post(node.url + "/", json=request_body(SMALL, data)).json()["output"] for data in inputs
         ]
-        httpx.post(node.url + "/", json={**request_body(SMALL, b"\x01"), "input": bad_input, "N": 7})
-        httpx.post(node.url + "/", content=b'{"input": "' + bad_input.encode() + b'", "salt": ')
-        httpx.get(node.url + "/__heartbeat__")
+        http_post(node.url + "/", json={**request_body(SMALL, b"\x01"), "input": bad_input, "N": 7})
+        http_post(node.url + "/", content=b'{"input": "' + bad_input.encode() + b'", "salt": ')
+        http_get(node.url + "/__heartbeat__")
     logs = node.logs()
     expected = [
         hashlib.scrypt(d, salt=SMALL.salt, n=SMALL.n, r=SMALL.r, p=SMALL.p, dklen=SMALL.buflen)
@@ -54,7 +55,7 @@ def test_no_input_or_output_in_logs_even_at_debug():
 def test_a_flood_of_refusals_is_logged_within_its_budget_and_counted_whole():
     sent = 300
     node = local_node(engine="hashlib", allowed_params=allowed_json(SMALL), refusal_log_rate=20)
-    with node, httpx.Client(base_url=node.url) as client:
+    with node, httpx.Client(base_url=node.url, verify=shared_tls()) as client:
         bad = {**request_body(SMALL, b"\x01"), "N": 7}
         statuses = {client.post("/", json=bad).status_code for _ in range(sent)}
         assert client.get("/__heartbeat__").status_code == 200
@@ -75,7 +76,7 @@ def test_a_flood_of_refusals_is_logged_within_its_budget_and_counted_whole():
 
 def test_lifecycle_lines_are_logged_once_without_colour_escapes_even_with_a_metrics_port():
     with local_node(engine="hashlib", allowed_params=allowed_json(SMALL), metrics_port=free_port()) as node:
-        assert httpx.get(node.url + "/__lbheartbeat__").status_code == 200
+        assert http_get(node.url + "/__lbheartbeat__").status_code == 200
     logs = node.logs()
     assert "color_message" not in logs
     assert "\\u001b" not in logs

@@ -10,6 +10,7 @@ import time
 import httpx
 import pytest
 
+from scrypt_helper.bench.tls import http_get, shared_tls
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper_client import request_body
 from tests.conftest import allowed_json, local_node
@@ -39,7 +40,7 @@ def tight_server():
 
 
 async def test_overload_gets_fast_503s_while_heartbeats_stay_fast(tight_server):
-    async with httpx.AsyncClient(base_url=tight_server.url, timeout=60) as client:
+    async with httpx.AsyncClient(base_url=tight_server.url, timeout=60, verify=shared_tls()) as client:
         flood = [asyncio.ensure_future(timed_post(client)) for _ in range(30)]
         await asyncio.sleep(0.05)
         heartbeat_times = []
@@ -58,7 +59,7 @@ async def test_overload_gets_fast_503s_while_heartbeats_stay_fast(tight_server):
         assert response.json()["errno"] == 201
         assert int(response.headers["retry-after"]) >= 1
     assert max(heartbeat_times) < 0.5
-    metrics = httpx.get(tight_server.url + "/metrics").text
+    metrics = http_get(tight_server.url + "/metrics").text
     assert metric(metrics, 'scrypt_helper_rejections_total{reason="queue_full"}') >= len(rejected)
     summaries = [line for line in tight_server.logs().splitlines() if '"reason": "queue_full"' in line]
     assert len(summaries) >= len(rejected)
@@ -68,7 +69,7 @@ async def test_a_request_that_cannot_start_within_the_deadline_gets_503_on_arriv
     with local_node(
         engine="libsodium", workers=1, queue_size=20, max_queue_wait=0.25, allowed_params=PICL_ONLY
     ) as node:
-        async with httpx.AsyncClient(base_url=node.url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=node.url, timeout=60, verify=shared_tls()) as client:
             results = await asyncio.gather(*(timed_post(client) for _ in range(12)))
         late = [r for r in results if r[0] == 503]
         assert late, "12 hashes on one worker cannot all start within 0.25 s"
@@ -79,7 +80,7 @@ async def test_a_request_that_cannot_start_within_the_deadline_gets_503_on_arriv
         assert len(at_the_door) + len(at_the_deadline) == len(late)
         for _, seconds, _ in late:
             assert seconds < 2.0
-        metrics = httpx.get(node.url + "/metrics").text
+        metrics = http_get(node.url + "/metrics").text
         assert metric(metrics, 'scrypt_helper_rejections_total{reason="queue_full"}') == len(at_the_door)
         deadline = 'scrypt_helper_rejections_total{reason="deadline"}'
         assert (metric(metrics, deadline) if deadline in metrics else 0) == len(at_the_deadline)
@@ -90,10 +91,10 @@ async def test_queued_requests_of_clients_that_left_are_never_computed():
     with local_node(
         engine="libsodium", workers=1, queue_size=20, max_queue_wait=30, allowed_params=PICL_ONLY
     ) as node:
-        async with httpx.AsyncClient(base_url=node.url, timeout=60) as client:
+        async with httpx.AsyncClient(base_url=node.url, timeout=60, verify=shared_tls()) as client:
             busy = [asyncio.ensure_future(timed_post(client)) for _ in range(4)]
             await asyncio.sleep(0.05)
-            async with httpx.AsyncClient(base_url=node.url, timeout=0.1) as impatient:
+            async with httpx.AsyncClient(base_url=node.url, timeout=0.1, verify=shared_tls()) as impatient:
                 gone = await asyncio.gather(
                     *(timed_post(impatient) for _ in range(5)), return_exceptions=True
                 )
@@ -101,7 +102,7 @@ async def test_queued_requests_of_clients_that_left_are_never_computed():
             assert all(r[0] == 200 for r in await asyncio.gather(*busy))
         deadline = time.monotonic() + 10
         while True:
-            metrics = httpx.get(node.url + "/metrics").text
+            metrics = http_get(node.url + "/metrics").text
             if (
                 metric(metrics, "scrypt_helper_queue_depth") == 0
                 and metric(metrics, "scrypt_helper_in_flight") == 0

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from scrypt_helper.bench.local_servers import LocalServer, free_port
+from scrypt_helper.bench.tls import http_get, http_post, shared_tls
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from scrypt_helper_client import request_body
@@ -43,7 +44,7 @@ def answering_pids(url: str, probes: int = PROBES) -> set[int]:
     """The pids that answer ``__heartbeat__`` on fresh connections, until two have answered."""
     pids: set[int] = set()
     for _ in range(probes):
-        pids.add(httpx.get(url + "/__heartbeat__", timeout=10).json()["details"]["node"]["pid"])
+        pids.add(http_get(url + "/__heartbeat__", timeout=10).json()["details"]["node"]["pid"])
         if len(pids) == 2:
             break
     return pids
@@ -90,7 +91,7 @@ async def test_the_processes_start_listening_together():
     flags = {**SHARABLE, "engine": "native", "allowed_params": allowed_json(PICL_PARAMS)}
     with local_node(**flags) as server:
         pids: set[int] = set()
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30, verify=shared_tls()) as client:
             for _ in range(2):  # 24 new connections at once, twice within 0.1 s
                 answers = await asyncio.gather(
                     *(client.get("/__heartbeat__", headers={"Connection": "close"}) for _ in range(24))
@@ -107,7 +108,7 @@ def test_two_processes_of_the_node_answer_each_with_a_pid_of_its_own(node):
     assert {parent_of(pid) for pid in pids} == {node.process.pid}
     seen = {}
     for _ in range(PROBES):
-        details = httpx.get(node.url + "/__heartbeat__").json()["details"]["node"]
+        details = http_get(node.url + "/__heartbeat__").json()["details"]["node"]
         seen[details["pid"]] = details
     assert set(seen) == pids
     for details in seen.values():
@@ -120,7 +121,7 @@ def test_both_processes_compute_correct_hashes(node):
     inputs = [os.urandom(32) for _ in range(30)]
     before = len(node.logs())
     for data in inputs:
-        response = httpx.post(node.url + "/", json=request_body(SMALL, data), timeout=10)
+        response = http_post(node.url + "/", json=request_body(SMALL, data), timeout=10)
         assert response.status_code == 200, response.text
         assert response.json() == {"output": scrypt(SMALL, data)}
     time.sleep(0.2)  # each process logs its answer as it sends it
@@ -131,12 +132,12 @@ def test_both_processes_compute_correct_hashes(node):
 
 def test_metrics_add_up_to_the_node_whichever_process_answers(node):
     posts = 'scrypt_helper_requests_total{method="POST",route="/",status="200"}'
-    start = metric(httpx.get(node.url + "/metrics").text, posts)
+    start = metric(http_get(node.url + "/metrics").text, posts)
     sent = 25
     for _ in range(sent):
-        assert httpx.post(node.url + "/", json=request_body(SMALL, b"\x01"), timeout=10).status_code == 200
+        assert http_post(node.url + "/", json=request_body(SMALL, b"\x01"), timeout=10).status_code == 200
     before = len(node.logs())
-    scrapes = [httpx.get(node.url + "/metrics").text for _ in range(12)]
+    scrapes = [http_get(node.url + "/metrics").text for _ in range(12)]
     for text in scrapes:
         assert metric(text, posts) - start == sent
         assert metric(text, "scrypt_helper_batch_size_count") >= start + sent
@@ -145,8 +146,8 @@ def test_metrics_add_up_to_the_node_whichever_process_answers(node):
     time.sleep(0.2)
     assert len({entry["Pid"] for entry in summaries(node.logs()[before:], "/metrics", "GET")}) == 2
     # Each process writes its gauges at least once a second for the others' scrapes.
-    wait_for(lambda: metric(httpx.get(node.url + "/metrics").text, "scrypt_helper_workers") == 2)
-    text = httpx.get(node.url + "/metrics").text
+    wait_for(lambda: metric(http_get(node.url + "/metrics").text, "scrypt_helper_workers") == 2)
+    text = http_get(node.url + "/metrics").text
     assert metric(text, "scrypt_helper_queue_capacity") > 0
     assert metric(text, "scrypt_helper_in_flight") == 0
 
@@ -169,17 +170,17 @@ async def test_sigterm_drains_every_process_answers_in_flight_and_exits_cleanly(
         wait_for(lambda: len(answering_pids(node.url)) == 2, what="both processes answering")
         children = answering_pids(private)
         assert len(children) == 2  # the private port is served by every process too
-        wait_for(lambda: metric(httpx.get(private + "/metrics").text, "scrypt_helper_workers") == 2)
+        wait_for(lambda: metric(http_get(private + "/metrics").text, "scrypt_helper_workers") == 2)
         inputs = [os.urandom(32) for _ in range(6)]
         # One client per request: each connection lands on either process.
-        clients = [httpx.AsyncClient(base_url=node.url, timeout=60) for _ in inputs]
+        clients = [httpx.AsyncClient(base_url=node.url, timeout=60, verify=shared_tls()) for _ in inputs]
         jobs = [
             asyncio.ensure_future(client.post("/", json=request_body(PICL_PARAMS, data)))
             for client, data in zip(clients, inputs, strict=True)
         ]
 
         async def in_flight() -> int:
-            async with httpx.AsyncClient(base_url=node.url, timeout=10) as probe:
+            async with httpx.AsyncClient(base_url=node.url, timeout=10, verify=shared_tls()) as probe:
                 return (await probe.get("/__heartbeat__")).json()["details"]["node"]["in_flight"]
 
         deadline = time.monotonic() + 15
@@ -192,7 +193,7 @@ async def test_sigterm_drains_every_process_answers_in_flight_and_exits_cleanly(
         deadline = time.monotonic() + 2.5
         while draining != children:
             assert time.monotonic() < deadline, f"only {draining} of {children} drained"
-            async with httpx.AsyncClient(base_url=node.url, timeout=5) as probe:
+            async with httpx.AsyncClient(base_url=node.url, timeout=5, verify=shared_tls()) as probe:
                 details = (await probe.get("/__heartbeat__")).json()["details"]["node"]
                 if details["draining"]:
                     assert (await probe.get("/__lbheartbeat__")).status_code == 503
@@ -205,7 +206,7 @@ async def test_sigterm_drains_every_process_answers_in_flight_and_exits_cleanly(
         assert not any(Path(f"/proc/{pid}").exists() for pid in children)
         assert not metrics_directory(node.logs()).exists()
         with pytest.raises(httpx.ConnectError):
-            httpx.get(node.url + "/__lbheartbeat__")
+            http_get(node.url + "/__lbheartbeat__")
         assert node.logs().count("draining for 3.0 s") == 2
     finally:
         node.stop()
@@ -257,9 +258,9 @@ def running(pid: int) -> bool:
 )
 def test_a_node_whose_limits_need_one_process_falls_back_to_one_and_says_why(flags, reason):
     with local_node(**{**SHARABLE, **flags}, allowed_params=allowed_json(SMALL)) as node:
-        pids = {httpx.get(node.url + "/__heartbeat__").json()["details"]["node"]["pid"] for _ in range(10)}
+        pids = {http_get(node.url + "/__heartbeat__").json()["details"]["node"]["pid"] for _ in range(10)}
         assert pids == {node.process.pid}  # no child process: the node serves in the one started
-        details = httpx.get(node.url + "/__heartbeat__").json()["details"]["node"]
+        details = http_get(node.url + "/__heartbeat__").json()["details"]["node"]
         assert (details["processes"], details["workers"]) == (1, 2)
         warnings = [
             json.loads(line)
@@ -278,7 +279,7 @@ def test_with_redis_a_limit_holds_across_the_processes(redis_server):
         wait_for(lambda: len(answering_pids(node.url)) == 2, what="both processes answering")
         before = len(node.logs())
         statuses = [
-            httpx.post(node.url + "/", json=request_body(SMALL, b"\x02"), timeout=10).status_code
+            http_post(node.url + "/", json=request_body(SMALL, b"\x02"), timeout=10).status_code
             for _ in range(12)
         ]
         assert statuses == [200] * 6 + [429] * 6

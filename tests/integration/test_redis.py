@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-import httpx
-
+from scrypt_helper.bench.tls import http_get, http_post
 from scrypt_helper_client import request_body
 from tests.conftest import SMALL, allowed_json, local_node
 
@@ -16,11 +15,11 @@ def node(redis_url: str, rules: str):
 
 
 def scrypt(url: str) -> int:
-    return httpx.post(url + "/", json=request_body(SMALL, b"\x01"), timeout=10).status_code
+    return http_post(url + "/", json=request_body(SMALL, b"\x01"), timeout=10).status_code
 
 
 def redis_up(url: str) -> float:
-    match = re.search(r"^scrypt_helper_redis_up (\S+)$", httpx.get(url + "/metrics").text, re.MULTILINE)
+    match = re.search(r"^scrypt_helper_redis_up (\S+)$", http_get(url + "/metrics").text, re.MULTILINE)
     assert match
     return float(match.group(1))
 
@@ -49,7 +48,7 @@ def test_a_ban_set_through_one_node_holds_on_the_other_from_its_next_sync(redis_
         assert statuses[0] == 200
         assert statuses[-1] == 429
         wait_for(lambda: scrypt(b.url) == 429, timeout=2)
-        metrics = httpx.get(b.url + "/metrics").text
+        metrics = http_get(b.url + "/metrics").text
         assert re.search(r"^scrypt_helper_limit_sync_seconds_count [1-9]", metrics, re.MULTILINE)
 
 
@@ -57,19 +56,19 @@ def test_redis_outage_leaves_both_nodes_serving_and_is_reported(redis_server):
     rules = "scrypt : ip : 1000 : 60s : 60s : block"
     with node(redis_server.url, rules) as a, node(redis_server.url, rules) as b:
         assert scrypt(a.url) == 200
-        assert httpx.get(a.url + "/__heartbeat__").json()["checks"]["redis"] == "ok"
+        assert http_get(a.url + "/__heartbeat__").json()["checks"]["redis"] == "ok"
         redis_server.stop()
         for _ in range(5):
             assert scrypt(a.url) == 200
             assert scrypt(b.url) == 200
-        heartbeat = httpx.get(a.url + "/__heartbeat__")
+        heartbeat = http_get(a.url + "/__heartbeat__")
         assert heartbeat.status_code == 200  # a warning: the node still serves
         assert heartbeat.json()["checks"]["redis"] == "warning"
         assert redis_up(a.url) == 0
         assert redis_up(b.url) == 0
         redis_server.start()
         wait_for(lambda: redis_up(a.url) == 1 and redis_up(b.url) == 1)
-        assert httpx.get(b.url + "/__heartbeat__").json()["checks"]["redis"] == "ok"
+        assert http_get(b.url + "/__heartbeat__").json()["checks"]["redis"] == "ok"
     assert "redis unreachable" in a.logs()
 
 
@@ -96,7 +95,7 @@ def test_fail_closed_refuses_while_redis_is_down(redis_server):
     ) as a:
         assert scrypt(a.url) == 200
         redis_server.stop()
-        response = httpx.post(a.url + "/", json=request_body(SMALL, b"\x01"))
+        response = http_post(a.url + "/", json=request_body(SMALL, b"\x01"))
         assert response.status_code == 503
         assert response.json()["errno"] == 201
         assert "retry-after" in response.headers

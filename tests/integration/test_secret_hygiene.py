@@ -15,9 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
+from scrypt_helper.bench.tls import http_get, http_post
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.engines.native import available_variants
 from tests.conftest import SMALL, allowed_json, local_node
@@ -39,7 +39,7 @@ def locked_bytes(pid: int) -> int:
 
 
 def node_details(url: str) -> dict[str, object]:
-    details: dict[str, object] = httpx.get(f"{url}/__heartbeat__", timeout=10).json()["details"]["node"]
+    details: dict[str, object] = http_get(f"{url}/__heartbeat__", timeout=10).json()["details"]["node"]
     return details
 
 
@@ -68,7 +68,7 @@ def test_a_served_node_is_not_dumpable():
     with local_node(engine="hashlib", allowed_params=allowed_json(SMALL)) as node:
         details = node_details(node.url)
         owner = Path(f"/proc/{node.process.pid}/status").stat().st_uid
-        assert httpx.post(node.url, json=body(), timeout=30).status_code == 200
+        assert http_post(node.url, json=body(), timeout=30).status_code == 200
     assert details["dumpable"] is False
     if os.geteuid() != 0:
         # The kernel hands a non-dumpable process's /proc files to root.
@@ -96,7 +96,7 @@ def test_lock_memory_locks_every_workers_buffers_and_the_default_locks_none(serv
         engine=f"native-{variant}", lock_memory="true", workers=2, allowed_params=allowed_json(TINY)
     ) as node:
         assert locked_bytes(node.process.pid) == 2 * per_worker
-        assert httpx.post(node.url, json=body(TINY), timeout=30).status_code == 200
+        assert http_post(node.url, json=body(TINY), timeout=30).status_code == 200
         details = node_details(node.url)
     assert (details["memory_locked"], details["wipes_hash_state"]) == (True, True)
     assert locked_bytes(server.process.pid) == 0
@@ -126,7 +126,7 @@ def test_lock_memory_serves_within_exactly_what_the_workers_lock(monkeypatch):
         engine=f"native-{variant}", lock_memory="true", workers=2, allowed_params=allowed_json(TINY)
     ) as node:
         assert locked_bytes(node.process.pid) == limit
-        assert httpx.post(node.url, json=body(TINY), timeout=30).status_code == 200
+        assert http_post(node.url, json=body(TINY), timeout=30).status_code == 200
 
 
 def test_lock_memory_with_an_engine_that_cannot_lock_stops_start_up():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from scrypt_helper.bench.tls import http_get
 from scrypt_helper.engines.vectors import PICL_PARAMS
 from tests.conftest import allowed_json, local_node
 from tests.drain import assert_sigterm_drains
@@ -22,6 +23,6 @@ async def test_sigterm_answers_every_request_in_flight_then_exits_cleanly():
     try:
         await assert_sigterm_drains(node, f"{node.url}/__heartbeat__")
         with pytest.raises(httpx.ConnectError):
-            httpx.get(node.url + "/__lbheartbeat__")
+            http_get(node.url + "/__lbheartbeat__")
     finally:
         node.stop()

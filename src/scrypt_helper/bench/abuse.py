@@ -14,6 +14,7 @@ from scrypt_helper.bench.hash_load import hash_clients
 from scrypt_helper.bench.load import ClosedLoop, Requests
 from scrypt_helper.bench.local_servers import LocalRedis, LocalServer
 from scrypt_helper.bench.report import progress
+from scrypt_helper.bench.tls import shared_tls
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper_client import request_body
 
@@ -65,7 +66,7 @@ def measure_ban_propagation(params: ScryptParams, allowed: str, engine: str, tri
         LocalRedis() as redis,
         LocalServer(redis_url=redis.url, log_level="WARNING", **flags) as a,
         LocalServer(redis_url=redis.url, log_level="WARNING", **flags) as b,
-        httpx.Client(timeout=10) as client,
+        httpx.Client(timeout=10, verify=shared_tls()) as client,
     ):
         for trial in range(trials):
             offender = {"X-Forwarded-For": f"203.0.113.{trial + 1}"}

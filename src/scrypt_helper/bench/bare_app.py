@@ -11,11 +11,11 @@ import argparse
 import sys
 from typing import Any
 
-import httpx
 import uvicorn
 
 from scrypt_helper.bench.local_servers import free_port
 from scrypt_helper.bench.server_process import ChildProcess
+from scrypt_helper.bench.tls import http_get
 
 _START = {
     "type": "http.response.start",
@@ -73,7 +73,7 @@ class BareServer(ChildProcess):
         return [*argv, "--processes", str(self.processes)]
 
     def answers(self) -> bool:
-        return httpx.get(self.url, timeout=1).status_code == 200
+        return http_get(self.url, timeout=1).status_code == 200
 
 
 if __name__ == "__main__":

@@ -25,8 +25,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-
 from scrypt_helper.bench.criteria import Figure, at_least, at_most, table
 from scrypt_helper.bench.honest import (
     FLOOD_NODE_FLAGS,
@@ -40,6 +38,7 @@ from scrypt_helper.bench.local_servers import LocalRedis, LocalServer
 from scrypt_helper.bench.overload import HEARTBEAT_P99_MS, NodeVariant, parse_variant
 from scrypt_helper.bench.refusals import RoundError
 from scrypt_helper.bench.report import progress, run_header
+from scrypt_helper.bench.tls import http_get
 from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
 from scrypt_helper.observability.process_usage import tree_cpu_seconds
@@ -133,7 +132,7 @@ def _without(redis: LocalRedis, node: LocalServer, params: ScryptParams, seconds
     redis.stop()
     try:
         time.sleep(0.5)  # long enough for a sync to fail
-        metrics = httpx.get(node.url + "/metrics", timeout=5).text
+        metrics = http_get(node.url + "/metrics", timeout=5).text
         figure = asyncio.run(honest_client(node, params, seconds))
     finally:
         redis.start()

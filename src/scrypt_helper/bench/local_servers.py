@@ -10,9 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Self
 
-import httpx
-
 from scrypt_helper.bench.server_process import ChildProcess
+from scrypt_helper.bench.tls import http_get
 from scrypt_helper.observability import process_usage
 
 
@@ -64,7 +63,7 @@ class LocalServer(ChildProcess):
         return {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
 
     def answers(self) -> bool:
-        return httpx.get(f"{self.url}/__lbheartbeat__", timeout=1).status_code == 200
+        return http_get(f"{self.url}/__lbheartbeat__", timeout=1).status_code == 200
 
     def start(self, timeout: float | None = None) -> Self:
         self.log_path = Path(tempfile.mkstemp(prefix="scrypt-helper-", suffix=".log")[1])

@@ -37,6 +37,7 @@ from scrypt_helper.bench.load.child import Child, run_async
 from scrypt_helper.bench.load.http1 import Stream
 from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.report import progress
+from scrypt_helper.bench.tls import shared_tls
 from scrypt_helper.bench.wrk import WrkFigure, run_wrk, wrk_path
 from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import ScryptParams
@@ -305,7 +306,7 @@ def pid_of(process: subprocess.Popen[bytes] | None) -> int:
 
 def _ban(url: str, body: bytes) -> None:
     """Have the 429 node ban this address: its rule allows one request a minute."""
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=url, timeout=10, verify=shared_tls()) as client:
         statuses = [client.post("/", content=body).status_code for _ in range(3)]
     if statuses[-1] != 429:
         raise RoundError(f"the ban did not take: statuses {statuses}")

@@ -8,12 +8,11 @@ import json
 import resource
 from typing import Any
 
-import httpx
-
 from scrypt_helper.bench.engine import measure_engine
 from scrypt_helper.bench.hash_load import hash_clients, percentile, send_hashes
 from scrypt_helper.bench.local_servers import LocalServer
 from scrypt_helper.bench.report import progress
+from scrypt_helper.bench.tls import http_get
 from scrypt_helper.core.config import allowed_params_json
 from scrypt_helper.engines import Engine, ScryptParams
 
@@ -58,7 +57,7 @@ def bench_service(engine: Engine, params: ScryptParams, args: argparse.Namespace
             figure = asyncio.run(hash_clients(server.url, params, concurrency, args.seconds))
             served += figure.ok + figure.rejected + figure.late
             report["http"].append(figure.summary())
-        node = httpx.get(f"{server.url}/__heartbeat__").json()["details"]["node"]
+        node = http_get(f"{server.url}/__heartbeat__").json()["details"]["node"]
         # Enough clients to keep every worker and queue slot busy, and 32 more that meet a full queue;
         # where the queue is longer than the node takes connections (fast tiny hashes), the node's
         # connection cap refuses the 32 instead.
