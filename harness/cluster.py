@@ -315,9 +315,11 @@ async def run_load(
     headers: Mapping[str, str] | None = None,
     timeout: float = 30.0,
     local_address: str | None = None,
+    think: float = 0.0,
 ) -> LoadResult:
-    """``concurrency`` clients each POSTing ``body()`` to ``url`` back to back, for at most
-    ``duration`` seconds and ``max_requests`` requests in all; every outcome is recorded.
+    """``concurrency`` clients each POSTing ``body()`` to ``url``, for at most ``duration`` seconds
+    and ``max_requests`` requests in all; every outcome is recorded. Each client waits ``think``
+    seconds after each reply (0: back to back, as fast as the cluster answers).
     """
     target = httpx.URL(url)
     requests = PostedBodies(target.host, target.port or 80, body, dict(headers or {}))
@@ -335,6 +337,7 @@ async def run_load(
         on_reply=record,
         timeout=timeout,
         local_address=local_address,
+        pause=(lambda _reply: think) if think > 0 else None,
     )
     result.ended = time.monotonic()
     return result

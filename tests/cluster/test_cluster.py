@@ -37,6 +37,9 @@ LOAD_HEADERS = {"X-API-Key": API_KEY}
 VICTIM = "127.0.0.77"  # a client address of its own, rate limited at 5 hashes a minute
 RULES = "scrypt : ip : 5 : 60s : 60s : block; scrypt : api_key : 1000000 : 60s : 60s : block"
 CONCURRENCY = 12
+# Each load client's pause between its requests: steady traffic on every node (about 200 requests a
+# second in all), not a saturated cluster, whose CPU the other tests running beside it would lose.
+THINK_SECONDS = 0.05
 POST_200 = {"route": "/", "method": "POST", "status": "200"}
 
 
@@ -67,7 +70,7 @@ def small_body() -> dict[str, object]:
 
 
 def load(cluster: LocalCluster, duration: float) -> asyncio.Task[LoadResult]:
-    """Steady load through nginx for ``duration`` seconds (at most 20 000 requests)."""
+    """Steady load through nginx for ``duration`` seconds (at most 20 000 requests), paced."""
     return asyncio.ensure_future(
         run_load(
             cluster.url + "/",
@@ -77,6 +80,7 @@ def load(cluster: LocalCluster, duration: float) -> asyncio.Task[LoadResult]:
             max_requests=20_000,
             headers=LOAD_HEADERS,
             timeout=20,
+            think=THINK_SECONDS,
         )
     )
 
