@@ -27,13 +27,22 @@ TIERS = ("unit", "web", "engines", "fuzz", "integration", "cluster", "deploy", "
 # The quick tiers: logic in process, and the engines' known answers against hashlib and libsodium.
 QUICK = ("unit", "web")
 QUICK_MODULES = ("tests/engines/test_engines.py",)
-# The order parallel workers take the tiers in: the directories' own, but the tiers that run the
-# container image (the release gate, the image) last, by when its background build is done. The
-# cluster's timing checks run beside the light tiers, not beside the heavy integration files.
-RUN_ORDER = ("cluster", "deploy", "engines", "fuzz", "integration", "unit", "web", "loadtest", "image")
-# Cluster files that load both cores for their own figures: taken with the heavy integration files,
-# not beside the cluster's timing checks.
-RUN_AS = {"tests/cluster/test_harness_figures.py": "integration"}
+# The order parallel workers take the test files in (pytest-xdist keeps it where it is given
+# --no-loadscope-reorder, as scripts/test does; otherwise it takes the files with most tests first).
+# The files that take longest start first, so that no worker is left with one of them at the end;
+# then the rest tier by tier; the tiers that run the container image last, by when its background
+# build is done.
+LONGEST_FIRST = (
+    "tests/integration/test_bench.py",  # about two minutes on two cores: every bench mode, tiny
+    "tests/cluster/test_harness_figures.py",
+    "tests/integration/test_processes.py",
+    "tests/integration/test_hardening.py",
+    "tests/integration/test_cli.py",
+    "tests/cluster/test_monitoring.py",
+    "tests/cluster/test_cluster.py",
+    "tests/integration/test_redis.py",
+)
+RUN_ORDER = ("cluster", "integration", "engines", "fuzz", "deploy", "unit", "web", "loadtest", "image")
 
 
 def tier_of(item: pytest.Item) -> str | None:
@@ -49,11 +58,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, tier))
         if tier in QUICK or item.path.relative_to(root).as_posix() in QUICK_MODULES:
             item.add_marker(pytest.mark.quick)
+    first = {path: index for index, path in enumerate(LONGEST_FIRST)}
     rank = {tier: index for index, tier in enumerate(RUN_ORDER)}
 
-    def run_rank(item: pytest.Item) -> int:
-        tier = RUN_AS.get(item.path.relative_to(root).as_posix(), tier_of(item))
-        return rank.get(tier or "", len(RUN_ORDER))
+    def run_rank(item: pytest.Item) -> tuple[int, int]:
+        path = item.path.relative_to(root).as_posix()
+        if path in first:
+            return (0, first[path])
+        return (1, rank.get(tier_of(item) or "", len(RUN_ORDER)))
 
     items.sort(key=run_rank)  # stable: files stay whole
 
