@@ -29,20 +29,16 @@ QUICK = ("unit", "web")
 QUICK_MODULES = ("tests/engines/test_engines.py",)
 # The order parallel workers take the test files in (pytest-xdist keeps it where it is given
 # --no-loadscope-reorder, as scripts/test does; otherwise it takes the files with most tests first).
-# The files that take longest start first, so that no worker is left with one of them at the end;
-# then the rest tier by tier; the tiers that run the container image last, by when its background
-# build is done.
+# The files that take longest start first, so that no worker is left with one of them at the end.
+# The tiers that mostly wait on containers (the release gate, the image) come next, by when the
+# image's background build is done, beside the CPU-bound files the other workers still run; then
+# the rest, tier by tier, the quick ones last.
 LONGEST_FIRST = (
-    "tests/integration/test_bench.py",  # about two minutes on two cores: every bench mode, tiny
+    "tests/integration/test_bench.py",  # about two and a half minutes on two cores: every bench mode
     "tests/cluster/test_harness_figures.py",
     "tests/integration/test_processes.py",
-    "tests/integration/test_hardening.py",
-    "tests/integration/test_cli.py",
-    "tests/cluster/test_monitoring.py",
-    "tests/cluster/test_cluster.py",
-    "tests/integration/test_redis.py",
 )
-RUN_ORDER = ("cluster", "integration", "engines", "fuzz", "deploy", "unit", "web", "loadtest", "image")
+RUN_ORDER = ("loadtest", "image", "cluster", "integration", "engines", "fuzz", "deploy", "unit", "web")
 
 
 def tier_of(item: pytest.Item) -> str | None:
