@@ -30,6 +30,7 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
 # generator and its event loop imported: a child starts in a few milliseconds of CPU, where a spawned
 # one imports everything again (about 0.7 s). Forking the parent itself would copy its threads' locks.
 PRELOAD = ["scrypt_helper.bench.load", "uvloop"]
+CONTEXT = multiprocessing.get_context("forkserver")
 
 
 def _call(target: Callable[..., T], args: tuple[Any, ...], out: multiprocessing.Queue) -> None:
@@ -43,10 +44,9 @@ class Child(Generic[T]):
     """
 
     def __init__(self, target: Callable[..., T], *args: Any) -> None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)  # read when the server starts, with the first child
-        self._out: multiprocessing.Queue = context.Queue()
-        self._process = context.Process(target=_call, args=(target, args, self._out), daemon=True)
+        CONTEXT.set_forkserver_preload(PRELOAD)  # read when the server starts, with the first child
+        self._out: multiprocessing.Queue = CONTEXT.Queue()
+        self._process = CONTEXT.Process(target=_call, args=(target, args, self._out), daemon=True)
 
     def start(self) -> Child[T]:
         self._process.start()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import multiprocessing
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from multiprocessing.synchronize import Event
 from typing import Literal
 
-from scrypt_helper.bench.load.child import Child, run_async
+from scrypt_helper.bench.load.child import CONTEXT, Child, run_async
 from scrypt_helper.bench.load.closed import RequestSource
 from scrypt_helper.observability.process_usage import cpu_seconds
 
@@ -251,7 +250,7 @@ class OpenLoop:
 
     def __init__(self, requests: RequestSource, schedule: Schedule, *, grace: float, warm: int = 0) -> None:
         self.timeout = schedule.seconds + grace + 60
-        self._started = multiprocessing.get_context("spawn").Event()
+        self._started = CONTEXT.Event()
         self._child = Child(_generate, requests, schedule, grace, min(warm, MAX_CONNECTIONS), self._started)
 
     def start(self) -> OpenLoop:
