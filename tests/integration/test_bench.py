@@ -82,6 +82,9 @@ def test_each_other_mode_runs_to_its_report_on_tiny_parameters(tmp_path, mode, f
     if mode == "abuse":  # even a short run measures the normal client beside the flood
         assert written["flood"]["normal_during_flood"]["ok"] > 0
         assert written["ban_propagation"]["trials"] == 5  # --tiny's, not a full run's 20
+    if mode == "batching":  # one turn each per client count on --tiny, every count measured
+        assert [row["clients"] for row in written["rows"]] == [1, 2, 4, 16, 64]
+        assert all(row[name]["ok_per_second"] > 0 for row in written["rows"] for name in ("none", "window"))
 
 
 def test_a_local_server_that_never_answers_says_why_and_keeps_no_log_file(tmp_path, monkeypatch):

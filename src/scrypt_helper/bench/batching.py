@@ -22,6 +22,7 @@ from scrypt_helper.engines import ScryptParams
 
 CLIENTS = (1, 2, 4, 16, 64)
 ROUNDS = 4
+ROUNDS_TINY = 1  # --tiny checks that the mode runs: one turn each per client count
 MOST_LOSS = 0.02
 MOST_LONE_COST_MS = 5.0
 
@@ -38,14 +39,15 @@ def measure_batching(params: ScryptParams, engine: str, args: argparse.Namespace
         "max_connections_per_client": Settings.model_fields["max_connections"].default,
     }
     nodes = {"none": LocalServer(**common), "window": LocalServer(**common, batch_window=window)}
+    rounds = ROUNDS_TINY if args.tiny else ROUNDS
     rows = []
     with nodes["none"], nodes["window"]:
         for clients in CLIENTS:
-            progress(f"batching: {clients} clients, {ROUNDS} rounds per node, window {window * 1000:g} ms")
+            progress(f"batching: {clients} clients, {rounds} rounds per node, window {window * 1000:g} ms")
             figures = {name: LoadFigure(concurrency=clients, seconds=0.0) for name in nodes}
-            for _ in range(ROUNDS):
+            for _ in range(rounds):
                 for name, node in nodes.items():
-                    round_figure = asyncio.run(hash_clients(node.url, params, clients, args.seconds / ROUNDS))
+                    round_figure = asyncio.run(hash_clients(node.url, params, clients, args.seconds / rounds))
                     merge(figures[name], round_figure)
             rows.append({"clients": clients} | {name: summary(figure) for name, figure in figures.items()})
     return {"window_ms": window * 1000, "workers": args.workers, "rows": rows}
