@@ -37,8 +37,8 @@ LOAD_HEADERS = {"X-API-Key": API_KEY}
 VICTIM = "127.0.0.77"  # a client address of its own, rate limited at 5 hashes a minute
 RULES = "scrypt : ip : 5 : 60s : 60s : block; scrypt : api_key : 1000000 : 60s : 60s : block"
 CONCURRENCY = 12
-# Each load client's pause between its requests: steady traffic on every node (about 200 requests a
-# second in all), not a saturated cluster, whose CPU the other tests running beside it would lose.
+# Each load client's pause between its requests where a test needs steady traffic on every node, not
+# a saturated cluster (whose CPU the other tests running beside it would lose).
 THINK_SECONDS = 0.05
 POST_200 = {"route": "/", "method": "POST", "status": "200"}
 
@@ -69,8 +69,9 @@ def small_body() -> dict[str, object]:
     return request_body(SMALL, os.urandom(32))
 
 
-def load(cluster: LocalCluster, duration: float) -> asyncio.Task[LoadResult]:
-    """Steady load through nginx for ``duration`` seconds (at most 20 000 requests), paced."""
+def load(cluster: LocalCluster, duration: float, think: float = THINK_SECONDS) -> asyncio.Task[LoadResult]:
+    """Steady load through nginx for ``duration`` seconds (at most 20 000 requests); each client
+    waits ``think`` seconds after each reply (0: as fast as the cluster answers)."""
     return asyncio.ensure_future(
         run_load(
             cluster.url + "/",
@@ -80,7 +81,7 @@ def load(cluster: LocalCluster, duration: float) -> asyncio.Task[LoadResult]:
             max_requests=20_000,
             headers=LOAD_HEADERS,
             timeout=20,
-            think=THINK_SECONDS,
+            think=think,
         )
     )
 
@@ -195,7 +196,7 @@ async def test_nodes_that_shed_load_stay_in_nginx_and_its_heartbeat_answers(heal
 
 
 async def test_sigkill_of_a_node_under_load_fails_no_request(healthy: LocalCluster):
-    running = load(healthy, duration=6.0)
+    running = load(healthy, duration=6.0, think=0)  # at capacity: the survivors must carry it
     await asyncio.sleep(2.0)
     killed_at = time.monotonic()
     healthy.nodes[1].signal(signal.SIGKILL)
