@@ -78,7 +78,7 @@ def test_limits_are_shared_again_after_redis_returns(redis_server):
         redis_server.stop()
         assert scrypt(a.url) == 200  # fails over to local counters
         redis_server.start()
-        wait_for(lambda: redis_up(a.url) == 1)
+        wait_for(lambda: redis_up(a.url) == 1 and redis_up(b.url) == 1)  # both back on Redis
         assert [scrypt(a.url), scrypt(b.url)] == [200, 200]
         assert scrypt(b.url) == 429
         assert scrypt(a.url) == 429
