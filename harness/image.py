@@ -20,9 +20,6 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.background import built
-from scrypt_helper.bench.local_servers import free_port
-from scrypt_helper.bench.server_process import wait_until_answering
-from scrypt_helper.bench.tls import http_get
 
 IMAGE = "ghcr.io/mozilla-services/scrypt-helper"
 TEST_TAG = f"{IMAGE}:test"
@@ -225,6 +222,10 @@ class Container:
         name: str | None = None,
         startup_timeout: float = 60.0,
     ) -> None:
+        # The package is imported only where a container runs: ``python3 -m harness.image build``
+        # needs the standard library alone, so scripts/test starts the build before any venv exists.
+        from scrypt_helper.bench.local_servers import free_port
+
         self.image = image
         self.env = {
             "SCRYPT_HELPER_PORT": str(free_port()),
@@ -276,6 +277,9 @@ class Container:
 
     def wait_ready(self, timeout: float | None = None) -> float:
         """Poll /__lbheartbeat__ until it answers 200; return the seconds since ``start``."""
+        from scrypt_helper.bench.server_process import wait_until_answering
+        from scrypt_helper.bench.tls import http_get
+
         assert self._waiter is not None
         assert self.started_at is not None
         wait_until_answering(
