@@ -62,10 +62,10 @@ def promotion_tag() -> Iterator[str]:
 
 
 def release_local(
-    results: Path, candidate: str, promote_to: str, *criteria: str, run_time: str = "3s"
+    results: Path, candidate: str, promote_to: str, *criteria: str
 ) -> subprocess.CompletedProcess[str]:
     """The gate's local path on a small load: six users, each pausing 50 ms between requests."""
-    load = ["--small", "--workers", "2", "--users", "6", "--spawn-rate", "6", "--run-time", run_time]
+    load = ["--small", "--workers", "2", "--users", "6", "--spawn-rate", "6", "--run-time", "3s"]
     load += ["--think-time", "0.05", "--results", str(results), *criteria]
     stack = ["local", "--image", candidate, "--nodes", "2", "--node-workers", "1"]
     stack += ["--promote-to", promote_to]
@@ -125,7 +125,7 @@ def test_a_release_that_meets_the_criteria_promotes_the_image_it_tested(
 def test_a_missed_criterion_promotes_nothing_and_the_stack_is_still_torn_down(
     tmp_path: Path, tested_image: dict, promotion_tag: str
 ):
-    done = release_local(tmp_path, tested_image["tag"], promotion_tag, "--min-ops", "1000000", run_time="1s")
+    done = release_local(tmp_path, tested_image["tag"], promotion_tag, "--min-ops", "1000000")
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     assert steps(done.stdout) == list(STEPS), done.stdout[-3000:]
     assert done.stdout.rstrip().endswith(": not promoted")
